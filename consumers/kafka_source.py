@@ -1,0 +1,112 @@
+"""The sidecar's Kafka input: a consumer group over the tensors and logs topics.
+
+Window state lives in memory, so a partition that this process gains (at start, after a crash of
+another member, in a scale-out) is read again from its beginning: the events before the group's
+committed offset only rebuild state (their outputs were published before that offset was
+committed), the events after it are new. Offsets are looked up per named partition and tracked
+here, because Tansu's offset-for-time and end-offset look-ups are unreliable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from trainsentry.consumers.settings import KafkaSettings
+
+log = logging.getLogger("trainsentry.sidecar")
+
+
+class KafkaSource(ConsumerRebalanceListener):
+    """A group consumer that knows, per partition, up to which offset it is only rebuilding state."""
+
+    def __init__(self, settings: KafkaSettings, topics: list[str],
+                 on_partitions_lost: Callable[[set[TopicPartition]], None] = lambda tps: None) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.rebuild_until: dict[TopicPartition, int] = {}
+        # Held while a batch is processed, delivered and committed, so a rebalance never cuts one.
+        self.batch_lock = asyncio.Lock()
+        self.rebalances = 0
+        self._owned: set[TopicPartition] = set()
+        self._on_partitions_lost = on_partitions_lost
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers,
+            group_id=settings.group_id,
+            client_id=settings.client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # Range co-assigns partition k of the tensors and the logs topic: one trial, one owner.
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
+            fetch_max_bytes=settings.max_request_bytes,
+            max_partition_fetch_bytes=settings.max_request_bytes,
+            session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=settings.heartbeat_interval_ms,
+            request_timeout_ms=settings.request_timeout_ms,
+        )
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        return self._consumer
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._consumer.subscribe(self.topics, listener=self)
+
+    async def stop(self) -> None:
+        await self._consumer.stop()
+
+    async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list]:
+        return await self._consumer.getmany(
+            timeout_ms=timeout_ms, max_records=self.settings.max_batch_records)
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> bool:
+        """Commit the offsets of partitions still owned; ``False`` if the group moved on meanwhile."""
+        owned = {tp: off for tp, off in offsets.items() if tp in self._owned}
+        if not owned:
+            return True
+        try:
+            await self._consumer.commit(owned)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # The new owner re-reads from the last commit: the repeats carry the same alert ids.
+            log.warning("commit of %d partition(s) failed (%s); their new owner will resume from "
+                        "the last commit", len(owned), exc)
+            return False
+        return True
+
+    def lag(self, tp: TopicPartition, next_offset: int) -> int | None:
+        """Records between ``next_offset`` and the partition's high watermark, if known."""
+        high = self._consumer.highwater(tp)
+        return None if high is None else max(0, high - next_offset)
+
+    # -- ConsumerRebalanceListener -------------------------------------------------------------
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        async with self.batch_lock:  # let the batch in hand finish and commit first
+            pass
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        self.rebalances += 1
+        assigned_set = set(assigned)
+        lost = self._owned - assigned_set
+        gained = assigned_set - self._owned
+        self._owned = assigned_set
+        for tp in lost:
+            self.rebuild_until.pop(tp, None)
+        if lost:
+            self._on_partitions_lost(lost)
+        for tp in sorted(gained):
+            committed = await self._consumer.committed(tp)
+            if committed:
+                self.rebuild_until[tp] = committed
+                self._consumer.seek_to_beginning(tp)
+        if gained:
+            log.info("assigned %d new partition(s): %s; rebuilding state for %d", len(gained),
+                     ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(gained)),
+                     sum(1 for tp in gained if tp in self.rebuild_until))

@@ -1,0 +1,191 @@
+"""The live sidecar: Kafka source -> decode/validate -> engine -> Kafka sink, then commit.
+
+One batch at a time: consume (``getmany``), run the engine over it, publish the alerts, metrics
+and dead letters it produced, wait for the broker's acknowledgement, then commit the batch's
+offsets. A crash anywhere in between repeats work on restart but never loses an alert, and the
+repeats carry the same deterministic ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+
+from aiokafka import TopicPartition
+from aiokafka.errors import KafkaError
+
+from trainsentry.consumers.broker import ensure_topics
+from trainsentry.consumers.engine import Engine
+from trainsentry.consumers.kafka_sink import KafkaSink
+from trainsentry.consumers.kafka_source import KafkaSource
+from trainsentry.consumers.observability import SidecarMetrics
+from trainsentry.consumers.records import DeadLetter, decode_record
+from trainsentry.consumers.settings import KafkaSettings
+from trainsentry.producers.protocol import AlertEvent, Event, MetricEvent
+
+log = logging.getLogger("trainsentry.sidecar")
+
+
+@dataclass(frozen=True)
+class SidecarOptions:
+    """How the live loop behaves beyond Kafka settings."""
+
+    poll_timeout_ms: int = 200
+    idle_trial_seconds: float | None = 3600.0  # release a trial's state after this long without events
+    delivery_retry_seconds: float = 1.0
+
+
+class Sidecar:
+    """Runs the engine live over the tensors and logs topics until :meth:`run`'s ``stop`` is set."""
+
+    def __init__(self, engine: Engine, settings: KafkaSettings, options: SidecarOptions = SidecarOptions(),
+                 metrics: SidecarMetrics | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.options = options
+        self.metrics = metrics or SidecarMetrics()
+        self.source = KafkaSource(settings, [settings.topics.tensors, settings.topics.logs],
+                                  on_partitions_lost=self._release_partitions)
+        self.sink = KafkaSink(settings)
+        self._trials_by_tp: dict[TopicPartition, set[str]] = defaultdict(set)
+        self._last_seen: dict[str, float] = {}
+        self.batches = 0
+        self._rebalances_counted = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set; the batch in hand is then finished, published and committed."""
+        topics = self.settings.topics
+        await ensure_topics(self.settings.bootstrap_servers, topics.all())
+        await self.sink.start()
+        try:
+            await self.source.start()
+            try:
+                log.info("sidecar consuming %s and %s as group %r on %s", topics.tensors, topics.logs,
+                         self.settings.group_id, self.settings.bootstrap_servers)
+                await self._loop(stop)
+            finally:
+                await self.source.stop()
+        finally:
+            await self.sink.stop()
+        log.info("sidecar stopped after %d batches", self.batches)
+
+    async def _loop(self, stop: asyncio.Event) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                fetch = asyncio.ensure_future(self.source.getmany(self.options.poll_timeout_ms))
+                await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if not fetch.done():
+                    fetch.cancel()
+                    break
+                batch = fetch.result()
+                if batch:
+                    async with self.source.batch_lock:
+                        await self.process_batch(batch, stop)
+                self._release_idle_trials()
+        finally:
+            stopping.cancel()
+
+    async def process_batch(self, batch: dict[TopicPartition, list], stop: asyncio.Event) -> None:
+        """Run the engine over one batch, deliver its outputs, then commit its offsets."""
+        outputs: list[Event] = []
+        dead: list[DeadLetter] = []
+        offsets: dict[TopicPartition, int] = {}
+        metrics = self.metrics
+        now = time.monotonic()
+        started = time.perf_counter()
+        count = 0
+        for tp, records in batch.items():
+            rebuild_until = self.source.rebuild_until.get(tp)
+            trials = self._trials_by_tp[tp]
+            for record in records:
+                item = decode_record(record)
+                replaying = rebuild_until is not None and record.offset < rebuild_until
+                if isinstance(item, DeadLetter):
+                    if not replaying:
+                        dead.append(item)
+                    continue
+                produced = self.engine.process(item)
+                if item.trial not in trials:
+                    trials.add(item.trial)
+                self._last_seen[item.trial] = now
+                if produced and not replaying:
+                    outputs.extend(produced)
+            count += len(records)
+            offsets[tp] = records[-1].offset + 1
+            if rebuild_until is not None and offsets[tp] >= rebuild_until:
+                del self.source.rebuild_until[tp]
+                log.info("%s[%d]: state rebuilt up to offset %d; now live", tp.topic, tp.partition,
+                         rebuild_until)
+            metrics.events.labels(tp.topic).inc(len(records))
+            lag = self.source.lag(tp, offsets[tp])
+            if lag is not None:
+                metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
+        metrics.evaluation.observe(time.perf_counter() - started)
+        metrics.batch_events.observe(count)
+        for notice in self.engine.drain_notices():
+            log.warning("%s", notice)
+        await self._deliver(outputs, dead, stop)
+        await self.source.commit(offsets)
+        self.batches += 1
+        self._count_outputs(outputs, dead)
+
+    async def _deliver(self, outputs: list[Event], dead: list[DeadLetter], stop: asyncio.Event) -> None:
+        """Publish and wait for acknowledgement; retry the whole batch until the broker takes it."""
+        while True:
+            try:
+                await self.sink.send_events(outputs)
+                await self.sink.send_dead_letters(dead)
+                await self.sink.flush()
+                return
+            except KafkaError as exc:
+                self.metrics.delivery_failures.inc()
+                log.warning("publishing %d output(s) failed (%s); retrying in %.1fs (offsets stay "
+                            "uncommitted)", len(outputs) + len(dead), exc, self.options.delivery_retry_seconds)
+                await asyncio.sleep(self.options.delivery_retry_seconds)
+
+    def _count_outputs(self, outputs: list[Event], dead: list[DeadLetter]) -> None:
+        m = self.metrics
+        for event in outputs:
+            if isinstance(event, AlertEvent):
+                m.alerts.labels(event.rule).inc()
+            elif isinstance(event, MetricEvent):
+                m.metric_values.inc()
+        for letter in dead:
+            m.dead_letters.labels(letter.topic).inc()
+            log.warning("dead letter %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset,
+                        letter.reason)
+        stats = self.engine.stats
+        m.late.set(getattr(stats, "late", 0))
+        m.duplicates.set(getattr(stats, "duplicate", 0))
+        m.rebalances.inc(self.source.rebalances - self._rebalances_counted)
+        self._rebalances_counted = self.source.rebalances
+        m.rebuilding.set(len(self.source.rebuild_until))
+        m.state_bytes.set(self.engine.state_bytes())
+        m.trials.set(len(self._last_seen))
+
+    def _release_partitions(self, lost: set[TopicPartition]) -> None:
+        """Drop the state of trials whose partitions went to another member."""
+        kept = set().union(*(trials for tp, trials in self._trials_by_tp.items() if tp not in lost))
+        for tp in lost:
+            for trial in self._trials_by_tp.pop(tp, ()):
+                if trial not in kept:
+                    self._forget(trial)
+
+    def _release_idle_trials(self) -> None:
+        limit = self.options.idle_trial_seconds
+        if limit is None or not self._last_seen:
+            return
+        cutoff = time.monotonic() - limit
+        for trial in [t for t, seen in self._last_seen.items() if seen < cutoff]:
+            log.info("trial %r idle for %.0fs: state released", trial, limit)
+            self._forget(trial)
+            for trials in self._trials_by_tp.values():
+                trials.discard(trial)
+
+    def _forget(self, trial: str) -> None:
+        self.engine.forget_trial(trial)
+        self._last_seen.pop(trial, None)
