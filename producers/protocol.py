@@ -56,7 +56,7 @@ _UNPACK_LIMITS = dict(
     max_bin_len=MAX_RECORD_BYTES,
     max_array_len=1_000_000,
     max_map_len=100_000,
-    max_ext_len=0,
+    max_ext_len=MAX_RECORD_BYTES,  # ext_hook refuses every extension with a clear reason
 )
 
 
@@ -268,13 +268,15 @@ def iter_file(stream: BinaryIO, result: FileReadResult, chunk: int = 1 << 20) ->
     recorded (everything before them has been yielded).
     """
     unpacker = _unpacker()
+    fed = consumed = 0
     while True:
         buf = stream.read(chunk)
         if not buf:
             break
         unpacker.feed(buf)
+        fed += len(buf)
         while True:
-            start = unpacker.tell()
+            start = consumed
             try:
                 obj = unpacker.unpack()
             except msgpack.OutOfData:
@@ -282,26 +284,15 @@ def iter_file(stream: BinaryIO, result: FileReadResult, chunk: int = 1 << 20) ->
             except Exception:
                 result.undecodable_at = start
                 return
+            consumed = unpacker.tell()
             try:
                 yield validate(obj)
             except ProtocolError as exc:
                 result.invalid += 1
                 if len(result.reasons) < 100:
                     result.reasons.append(f"offset {start}: {exc}")
-    leftover = unpacker.tell()
-    try:
-        unpacker.unpack()
-    except msgpack.OutOfData:
-        if _has_pending(unpacker):
-            result.undecodable_at = leftover
-
-
-def _has_pending(unpacker: msgpack.Unpacker) -> bool:
-    try:
-        unpacker.read_bytes(1)
-    except Exception:
-        return False
-    return True
+    if consumed < fed:  # a truncated last object
+        result.undecodable_at = consumed
 
 
 def _fail(name: str, value: Any, expected: str) -> ProtocolError:
