@@ -1,0 +1,9 @@
+"""The rules: pure numpy operators over series of tensors, plus metric definitions and configuration.
+
+Nothing here knows of Kafka, asyncio or clocks; the engine in ``consumers/engine.py`` drives it.
+"""
+
+from .base import ConfigError, Finding, Observation, Param, Rule, View
+from .registry import RULES, build_rule
+
+__all__ = ["ConfigError", "Finding", "Observation", "Param", "Rule", "View", "RULES", "build_rule"]

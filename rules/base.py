@@ -1,21 +1,32 @@
 """What every rule shares: the value a rule sees, the finding it returns, its parameters.
 
-A rule is a small stateful operator in the style of bytewax: :meth:`Rule.observe` handles one
-in-order value of one series and may return a :class:`Finding`; :meth:`Rule.forget` drops a trial's
-state; :meth:`Rule.state_bytes` sizes what it holds. Rules never see Kafka, wall clocks or
-out-of-order steps: the engine routes, orders and de-duplicates before a rule is asked.
+A rule is a small stateful operator: :meth:`Rule.observe` takes one in-order value of one series
+and may return a :class:`Finding`; :meth:`Rule.forget` drops a trial's state;
+:meth:`Rule.state_bytes` sizes what it holds. Rules never see Kafka, wall clocks or out-of-order
+steps: the engine routes, orders and de-duplicates before a rule is asked.
+
+A series is (trial, worker, view, tensor). A :class:`View` says which written modes feed it and how
+its steps are numbered; the mode an alert names is the view's ``mode``.
+
+>>> ALL.mode, ALL.global_numbering
+('GLOBAL', True)
+>>> [v.key for v in mode_views(None)["TRAIN"]], mode_views(None)["PREDICT"]
+(['TRAIN'], ())
+>>> [v.key for v in mode_views("GLOBAL")["EVAL"]]
+['ALL']
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 
 import numpy as np
 
-# Evaluated modes. A series numbered by global step across every mode is evaluated as GLOBAL.
-TRAIN, EVAL, PREDICT, GLOBAL = "TRAIN", "EVAL", "PREDICT", "GLOBAL"
+from .params import parse_bool
+
+MODES = ("TRAIN", "EVAL", "PREDICT", "GLOBAL")
 
 
 class ConfigError(ValueError):
@@ -29,13 +40,59 @@ class ConfigError(ValueError):
         self.problem = problem
 
 
-@dataclass(frozen=True, slots=True)
+class ParamProblem(ValueError):
+    """Raised by :meth:`Rule.finish_params` for a problem involving one parameter."""
+
+    def __init__(self, parameter: str, problem: str) -> None:
+        super().__init__(problem)
+        self.parameter = parameter
+        self.problem = problem
+
+
+class View(NamedTuple):
+    """How a rule looks at events: which series they form and which mode its alerts name."""
+
+    key: str                 # identifies the series family inside a (trial, worker)
+    mode: str                # the evaluated mode, as alerts name it
+    global_numbering: bool   # steps are global steps (True) or steps within the written mode
+
+
+TRAIN = View("TRAIN", "TRAIN", False)
+EVAL = View("EVAL", "EVAL", False)
+PREDICT = View("PREDICT", "PREDICT", False)
+GLOBAL = View("GLOBAL", "GLOBAL", False)  # events written with mode GLOBAL (their step is global)
+ALL = View("ALL", "GLOBAL", True)         # every event of the worker, numbered by global step
+
+_BY_MODE = {"TRAIN": TRAIN, "EVAL": EVAL, "PREDICT": PREDICT}
+
+
+def mode_views(mode: str | None) -> dict[str, tuple[View, ...]]:
+    """Written mode -> the views it feeds, for a rule's ``mode`` parameter (RULES.md, mode choice).
+
+    Absent: EVAL and TRAIN independently, GLOBAL-written events as their own series, PREDICT never.
+    ``GLOBAL``: every event, numbered by global step. Any other mode: that mode only.
+    """
+    if mode is None:
+        return {"TRAIN": (TRAIN,), "EVAL": (EVAL,), "PREDICT": (), "GLOBAL": (GLOBAL,)}
+    if mode == "GLOBAL":
+        return {written: (ALL,) for written in MODES}
+    return {written: ((_BY_MODE[mode],) if written == mode else ()) for written in MODES}
+
+
+# Weights and initialisation are training matters: EVAL and PREDICT events are ignored.
+TRAINING_VIEWS: dict[str, tuple[View, ...]] = {
+    "TRAIN": (TRAIN,), "EVAL": (), "PREDICT": (), "GLOBAL": (GLOBAL,)}
+
+
+@dataclass(slots=True)
 class Observation:
     """One value of one series at one step, as a rule sees it.
 
-    ``mode`` is the evaluated mode and ``step`` the step in that mode's numbering (the global step
-    when the series is numbered by global step). ``data`` is the tensor as written (any protocol
-    dtype, read-only, possibly 0-d); ``None`` when the writer sent only ``reductions``.
+    ``mode`` is the evaluated mode and ``step`` the step in the view's numbering. ``series``
+    identifies the series inside its trial: (worker, view key, name). ``value`` is the single element
+    as a float when the value has exactly one element; ``data`` is the tensor as written (any
+    protocol dtype, read-only, possibly 0-d), ``None`` for a scalar or a tensor sent with only
+    ``reductions``.
     """
 
     trial: str
@@ -43,10 +100,31 @@ class Observation:
     mode: str
     name: str
     step: int
-    collections: frozenset[str]
+    collections: tuple[str, ...]
     ts: float
+    series: tuple[str, str, str]
+    value: float | None = None
     data: np.ndarray | None = None
     reductions: Mapping[str, float] | None = None
+
+    @classmethod
+    def of(cls, name: str, step: int, value: float | None = None, data: Any = None, *,
+           trial: str = "trial", worker: str = "0", mode: str = "TRAIN",
+           collections: tuple[str, ...] = (), ts: float = 0.0) -> "Observation":
+        """An observation built by hand (examples and tests); ``data`` may be any array-like."""
+        array = None if data is None else np.asarray(data)
+        if value is None and array is not None and array.size == 1:
+            value = float(array.reshape(-1)[0])
+        return cls(trial, worker, mode, name, step, tuple(collections), ts, (worker, mode, name),
+                   value, array)
+
+    def array(self) -> np.ndarray | None:
+        """The values as an array: ``data``, or the scalar's value as a 0-d float64 array."""
+        if self.data is not None:
+            return self.data
+        if self.value is not None:
+            return np.array(self.value, dtype=np.float64)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,48 +143,94 @@ class Finding:
 
 @dataclass(frozen=True)
 class Param:
-    """A rule parameter: its parser (native or SageMaker string value) and its default."""
+    """A rule parameter: its parser (native or SageMaker string value) and its default.
+
+    ``parse`` raises ``ValueError`` with the problem; the caller names the rule and parameter.
+    Parsers accept their own output, so resolving resolved parameters changes nothing.
+    """
 
     parse: Callable[[Any], Any]
     default: Any = None
     doc: str = ""
 
 
-@dataclass
-class RuleStats:
-    """Counters a rule keeps about inputs it could not use."""
-
-    skipped_no_data: int = 0
-    skipped_shape: int = 0
-    extra: dict[str, int] = field(default_factory=dict)
+# Parameters every rule accepts on top of its own.
+SHARED_PARAMS: Mapping[str, Param] = {
+    "stop_at_first": Param(parse_bool, False, "stop the rule for a trial after its first alert"),
+}
 
 
 class Rule(ABC):
     """Base of the built-in rules.
 
-    Subclasses set ``rule_type`` and ``params`` and implement :meth:`selects`, :meth:`modes` and
-    :meth:`observe`.
+    Subclasses set ``rule_type`` and ``params`` and implement :meth:`selects`, :meth:`observe`,
+    :meth:`forget`; they set ``self.views_by_mode`` (written mode -> views) in ``__init__``.
+    ``skipped`` counts inputs a rule selected but could not use, by reason.
     """
 
     rule_type: ClassVar[str]
     params: ClassVar[Mapping[str, Param]]
 
-    def __init__(self, name: str, **values: Any) -> None:
-        self.name = name
-        self.stats = RuleStats()
-        for key, value in values.items():
+    def __init__(self, name: str | None = None, **values: Any) -> None:
+        self.name = name or self.rule_type
+        resolved = self.resolve_params(self.name, values)
+        for key, value in resolved.items():
             setattr(self, key, value)
+        self.stop_at_first: bool = resolved["stop_at_first"]
+        self.views_by_mode: dict[str, tuple[View, ...]] = mode_views(None)
+        self.skipped: dict[str, int] = {}
 
-    @abstractmethod
-    def selects(self, name: str, collections: frozenset[str], size: int | None) -> bool:
-        """Whether the tensor ``name`` (in ``collections``, with ``size`` elements if known) is an input."""
+    @classmethod
+    def resolve_params(cls, name: str, given: Mapping[str, Any]) -> dict[str, Any]:
+        """Every parameter's value: the given ones parsed, the others at their default.
 
-    @abstractmethod
-    def modes(self, written_mode: str) -> tuple[tuple[str, bool], ...]:
-        """The series an event written in ``written_mode`` belongs to for this rule.
-
-        Each is (evaluated mode, numbered by global step). Empty: the rule ignores that mode.
+        Raises :class:`ConfigError` naming the rule and the parameter.
         """
+        owner = f"rule {name!r} ({cls.rule_type})"
+        known = {**SHARED_PARAMS, **cls.params}
+        for key in given:
+            if key not in known:
+                raise ConfigError(owner, key, "unknown parameter; known: " + ", ".join(sorted(known)))
+        resolved: dict[str, Any] = {}
+        for key, param in known.items():
+            if key not in given:
+                resolved[key] = param.default
+                continue
+            try:
+                resolved[key] = param.parse(given[key])
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(owner, key, f"{exc} (got {given[key]!r})") from None
+        try:
+            return cls.finish_params(resolved)
+        except ParamProblem as exc:
+            raise ConfigError(owner, exc.parameter, exc.problem) from None
+
+    @classmethod
+    def finish_params(cls, values: dict[str, Any]) -> dict[str, Any]:
+        """Combine or cross-check parsed parameters; raise :class:`ParamProblem` on a bad mix."""
+        return values
+
+    def views(self, written_mode: str) -> tuple[View, ...]:
+        """The views an event written in ``written_mode`` feeds for this rule (empty: ignored)."""
+        return self.views_by_mode[written_mode]
+
+    def skip(self, reason: str) -> None:
+        """Count an input that was selected but cannot be used."""
+        self.skipped[reason] = self.skipped.get(reason, 0) + 1
+
+    def selection_hint(self) -> str:
+        """What the rule reads, for the notice that it selected nothing in a trial."""
+        selection = getattr(self, "_selection", None)
+        if selection is None:
+            return "check its parameters"
+        wanted = [f"collections {', '.join(selection.collections)}"] if selection.collections else []
+        wanted += [f"names matching {', '.join(selection.patterns)}"] if selection.patterns else []
+        return ("it reads " + " or ".join(wanted or ["every one-element series"])
+                + "; set collection_names or tensor_regex to what the run writes")
+
+    @abstractmethod
+    def selects(self, name: str, collections: tuple[str, ...]) -> bool:
+        """Whether the tensor ``name``, listed in ``collections``, is an input of this rule."""
 
     @abstractmethod
     def observe(self, obs: Observation) -> Finding | None:
@@ -119,3 +243,6 @@ class Rule(ABC):
     def state_bytes(self) -> int:
         """Approximate bytes of window state held (arrays dominate; bookkeeping is estimated)."""
         return 0
+
+# Rough bytes of one dict entry holding a small tuple key and a small object: used by state_bytes().
+ENTRY_BYTES = 200

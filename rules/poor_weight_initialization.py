@@ -1,0 +1,244 @@
+"""PoorWeightInitialization: signs of a bad initialisation in the first ``steps`` steps."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from .base import ENTRY_BYTES, TRAINING_VIEWS, Finding, Observation, Param, Rule
+from .params import integer, number, patterns
+
+
+class _VarianceSpread:
+    """The smallest and largest activation-input variance seen at the newest step of a group."""
+
+    __slots__ = ("step", "layers", "low", "low_name", "high", "high_name", "ts")
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+        self.layers = 0
+        self.low = self.high = math.nan
+        self.low_name = self.high_name = ""
+        self.ts = -math.inf
+
+    def add(self, name: str, variance: float, ts: float) -> None:
+        self.layers += 1
+        self.ts = max(self.ts, ts)
+        if not variance >= self.low:  # also true for the first layer (low is NaN)
+            self.low, self.low_name = variance, name
+        if not variance <= self.high:
+            self.high, self.high_name = variance, name
+
+    def ratio(self) -> float:
+        """max/min variance; a zero min gives inf with a positive max and NaN (no fire) for 0/0."""
+        if self.low == 0.0:
+            return math.inf if self.high > 0.0 else math.nan
+        return self.high / self.low
+
+
+class _Stagnation:
+    """The best loss so far and how many saved steps since then were not strictly below it."""
+
+    __slots__ = ("best", "run")
+
+    def __init__(self, first: float) -> None:
+        self.best = first
+        self.run = 0
+
+
+class PoorWeightInitialization(Rule):
+    """Fires at a step ``s < steps`` when any of three initialisation checks holds.
+
+    RULES.md, "PoorWeightInitialization". At step ``s`` of a (trial, worker, mode):
+
+    1. variance spread: over at least two activation inputs (names matching
+       ``activation_inputs_regex``) at ``s``, ``max(variance) / min(variance) > threshold``, the
+       variance over all elements (data, or the writer's ``variance`` reduction); a zero minimum with
+       a positive maximum is an infinite ratio, all zero is 0/0 and does not fire;
+    2. gradient spread: a tensor of the ``gradients`` collection at ``s`` has
+       ``percentile95 - percentile5 < distribution_range`` (linear interpolation);
+    3. loss stagnation: a series of the ``losses`` collection has had ``patience`` or more
+       consecutive saved steps, up to and including ``s``, none strictly below the best value before
+       them (it fires at every analysed step where that holds).
+
+    A variance or percentile that is NaN is left out; a NaN loss is skipped by check 3. Only the
+    TRAIN series and the series written with mode GLOBAL are analysed. As every check only turns
+    from "no" to "yes" while tensors of a step arrive, each arriving tensor is checked at once. The
+    variance check compares the tensors of the group's newest step; an activation input of an older
+    step (a writer interleaving steps across tensors) is left out of it and counted.
+
+    Where RULES.md departs from SageMaker's documentation: the documentation leaves the minimum
+    number of layers, 0/0, NaN, the percentile method, modes and the meaning of "patience" open; the
+    choices above are RULES.md's (patience counted in saved steps).
+
+    Examples
+    --------
+    >>> rule = PoorWeightInitialization()
+    >>> rule.observe(Observation.of("l1.relu_input", 0, data=[1.0, -1.0])) is None
+    True
+    >>> print(rule.observe(Observation.of("l2.relu_input", 0, data=[0.1, -0.1])).message)
+    poor initialisation at step 0: activation variance spread 100 > 10 (l1.relu_input / l2.relu_input)
+    >>> flat = np.zeros(100)
+    >>> rule.observe(Observation.of("fc.weight.grad", 1, data=flat, collections=("gradients",))).details["checks"]
+    {'gradient_spread': {'tensor': 'fc.weight.grad', 'spread': 0.0, 'distribution_range': 0.001}}
+    """
+
+    rule_type = "PoorWeightInitialization"
+    params = {
+        "activation_inputs_regex": Param(patterns, (".*relu_input",),
+                                         "regexes (re.search) of activation input names"),
+        "threshold": Param(number(), 10.0, "max/min activation variance ratio that fires"),
+        "distribution_range": Param(number(), 0.001, "gradient p95 - p5 below which it fires"),
+        "patience": Param(integer(minimum=1), 5, "saved steps without a new best loss that fire"),
+        "steps": Param(integer(minimum=0), 10, "only steps below this are analysed"),
+    }
+
+    activation_inputs_regex: tuple[str, ...]
+    threshold: float
+    distribution_range: float
+    patience: int
+    steps: int
+
+    _NAME_CACHE_LIMIT = 10_000
+
+    def __init__(self, name: str | None = None, **values: Any) -> None:
+        super().__init__(name, **values)
+        self.views_by_mode = TRAINING_VIEWS
+        self._activation = tuple(re.compile(p) for p in self.activation_inputs_regex)
+        self._is_activation: dict[str, bool] = {}
+        self._spreads: dict[str, dict[tuple[str, str], _VarianceSpread]] = {}
+        self._losses: dict[str, dict[tuple[str, str, str], _Stagnation]] = {}
+
+    def _activation_input(self, name: str) -> bool:
+        known = self._is_activation.get(name)
+        if known is None:
+            if len(self._is_activation) >= self._NAME_CACHE_LIMIT:
+                self._is_activation.clear()
+            known = self._is_activation[name] = any(p.search(name) for p in self._activation)
+        return known
+
+    def selection_hint(self) -> str:
+        return ("it reads names matching " + ", ".join(self.activation_inputs_regex)
+                + " and the collections gradients and losses; set activation_inputs_regex")
+
+    def selects(self, name: str, collections: tuple[str, ...]) -> bool:
+        return ("gradients" in collections or "losses" in collections
+                or self._activation_input(name))
+
+    def observe(self, obs: Observation) -> Finding | None:
+        if obs.step >= self.steps:
+            return None
+        checks: dict[str, dict[str, Any]] = {}
+        ts = obs.ts
+        if self._activation_input(obs.name):
+            spread = self._variance_spread(obs)
+            if spread is not None:
+                checks["variance_spread"] = spread
+                ts = max(ts, spread.pop("ts"))
+        if "gradients" in obs.collections:
+            gradient = self._gradient_spread(obs)
+            if gradient is not None:
+                checks["gradient_spread"] = gradient
+        if "losses" in obs.collections:
+            stagnation = self._loss_stagnation(obs)
+            if stagnation is not None:
+                checks["loss_stagnation"] = stagnation
+        if not checks:
+            return None
+        return Finding(obs.trial, obs.worker, obs.mode, obs.step, _tensors(checks),
+                       f"poor initialisation at step {obs.step}: " + "; ".join(
+                           _describe(kind, numbers) for kind, numbers in checks.items()),
+                       {"checks": checks}, ts)
+
+    def _variance_spread(self, obs: Observation) -> dict[str, Any] | None:
+        values = obs.array()
+        if values is not None:
+            variance = float(np.var(values, dtype=np.float64)) if values.size else math.nan
+        elif obs.reductions is not None and "variance" in obs.reductions:
+            variance = float(obs.reductions["variance"])
+        else:
+            self.skip("no data or variance")
+            return None
+        if math.isnan(variance):
+            return None
+        groups = self._spreads.setdefault(obs.trial, {})
+        group_key = obs.series[:2]
+        spread = groups.get(group_key)
+        if spread is None or obs.step > spread.step:
+            spread = groups[group_key] = _VarianceSpread(obs.step)
+        elif obs.step < spread.step:
+            self.skip("activation input of an earlier step")
+            return None
+        spread.add(obs.name, variance, obs.ts)
+        ratio = spread.ratio()
+        if spread.layers < 2 or not ratio > self.threshold:
+            return None
+        return {"ratio": ratio, "max_variance": spread.high, "max_layer": spread.high_name,
+                "min_variance": spread.low, "min_layer": spread.low_name,
+                "layers": spread.layers, "threshold": self.threshold, "ts": spread.ts}
+
+    def _gradient_spread(self, obs: Observation) -> dict[str, Any] | None:
+        values = obs.array()
+        if values is None:
+            self.skip("no data")
+            return None
+        if values.size == 0:
+            return None
+        low, high = np.percentile(values.astype(np.float64, copy=False).ravel(), [5.0, 95.0])
+        spread = float(high - low)
+        if not spread < self.distribution_range:  # NaN is left out
+            return None
+        return {"tensor": obs.name, "spread": spread, "distribution_range": self.distribution_range}
+
+    def _loss_stagnation(self, obs: Observation) -> dict[str, Any] | None:
+        loss = obs.value
+        if loss is None:
+            self.skip("loss not one element" if obs.data is not None else "no data")
+            return None
+        if math.isnan(loss):
+            return None
+        series = self._losses.setdefault(obs.trial, {})
+        state = series.get(obs.series)
+        if state is None:
+            series[obs.series] = _Stagnation(loss)
+            return None
+        if loss < state.best:
+            state.best, state.run = loss, 0
+            return None
+        state.run += 1
+        if state.run < self.patience:
+            return None
+        return {"tensor": obs.name, "steps_without_improvement": state.run, "best": state.best,
+                "value": loss, "patience": self.patience}
+
+    def forget(self, trial: str) -> None:
+        self._spreads.pop(trial, None)
+        self._losses.pop(trial, None)
+
+    def state_bytes(self) -> int:
+        entries = sum(len(groups) for groups in self._spreads.values())
+        entries += sum(len(series) for series in self._losses.values())
+        return ENTRY_BYTES * (entries + len(self._is_activation))
+
+
+def _tensors(checks: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    names: list[str] = []
+    for numbers in checks.values():
+        for key in ("max_layer", "min_layer", "tensor"):
+            if key in numbers and numbers[key] not in names:
+                names.append(numbers[key])
+    return tuple(names)
+
+
+def _describe(kind: str, n: dict[str, Any]) -> str:
+    if kind == "variance_spread":
+        return (f"activation variance spread {n['ratio']:.6g} > {n['threshold']:g} "
+                f"({n['max_layer']} / {n['min_layer']})")
+    if kind == "gradient_spread":
+        return (f"gradient {n['tensor']} p95-p5 {n['spread']:.6g} "
+                f"< {n['distribution_range']:g}")
+    return (f"loss {n['tensor']} not below its best {n['best']:.6g} for "
+            f"{n['steps_without_improvement']} saved steps (patience {n['patience']})")

@@ -1,0 +1,117 @@
+"""WeightUpdateRatio: the update of a weight tensor is too large or too small for its size."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from .base import ENTRY_BYTES, TRAINING_VIEWS, Finding, Observation, Param, Rule
+from .params import integer, names, number, optional, patterns
+from .selection import TensorSelection
+
+
+class WeightUpdateRatio(Rule):
+    """Fires when ``||W_s - W_p|| / (||W_p|| + epsilon)`` is above ``large_threshold`` or below ``small_threshold``.
+
+    RULES.md, "WeightUpdateRatio". Norms are Euclidean (Frobenius) over all elements, in float64;
+    both comparisons are strict. The pair: with ``num_steps`` absent, ``p`` is the previous saved
+    step of that tensor; with ``num_steps``, the newest saved step ``p < s`` with
+    ``p >= s - num_steps`` (none: no evaluation). Either way only the previous saved tensor can be
+    that step, so exactly one tensor per weight is kept.
+
+    Unchanged weights give 0 and fire as too small, including a float32 update too small to change
+    the stored values. An infinite change makes the ratio infinite (fires as large); NaN never fires.
+    Inputs: ``collection_names`` (default ``weights``) united with ``tensor_regex``, in the TRAIN
+    series and the series written with mode GLOBAL (EVAL and PREDICT weights are ignored).
+
+    Where RULES.md departs from SageMaker's documentation: SageMaker evaluated TRAIN steps when the
+    run had any, else GLOBAL steps; a stream evaluates both, each as its own series.
+
+    Examples
+    --------
+    >>> rule = WeightUpdateRatio()
+    >>> w0 = np.ones(4, dtype=np.float32)
+    >>> rule.observe(Observation.of("fc.weight", 0, data=w0)) is None
+    True
+    >>> found = rule.observe(Observation.of("fc.weight", 1, data=w0 + np.float32(1e-9)))
+    >>> found.message
+    'fc.weight update ratio 0 < small_threshold 1e-08 (steps 0 -> 1)'
+    >>> rule.observe(Observation.of("fc.weight", 2, data=w0 * 50)).message
+    'fc.weight update ratio 49 > large_threshold 10 (steps 1 -> 2)'
+    """
+
+    rule_type = "WeightUpdateRatio"
+    params = {
+        "num_steps": Param(optional(integer(minimum=1)), None, "max steps between compared weights"),
+        "large_threshold": Param(number(), 10.0, "ratio above which it fires"),
+        "small_threshold": Param(number(), 1e-8, "ratio below which it fires"),
+        "epsilon": Param(number(at_least=0), 1e-9, "added to the norm of the older weights"),
+        "collection_names": Param(names, ("weights",), "collections of weight tensors"),
+        "tensor_regex": Param(patterns, (), "regexes (re.search) of weight tensor names"),
+    }
+
+    num_steps: int | None
+    large_threshold: float
+    small_threshold: float
+    epsilon: float
+    collection_names: tuple[str, ...]
+    tensor_regex: tuple[str, ...]
+
+    def __init__(self, name: str | None = None, **values: Any) -> None:
+        super().__init__(name, **values)
+        self.views_by_mode = TRAINING_VIEWS
+        self._selection = TensorSelection(self.collection_names, self.tensor_regex)
+        # trial -> series -> (step, weights as written, ts): the previous saved tensor only.
+        self._previous: dict[str, dict[tuple[str, str, str], tuple[int, np.ndarray, float]]] = {}
+
+    def selects(self, name: str, collections: tuple[str, ...]) -> bool:
+        return self._selection.matches(name, collections)
+
+    def observe(self, obs: Observation) -> Finding | None:
+        weights = obs.array()
+        if weights is None:
+            self.skip("no data")
+            return None
+        previous = self._previous.setdefault(obs.trial, {})
+        before = previous.get(obs.series)
+        previous[obs.series] = (obs.step, weights, obs.ts)  # a read-only view: no copy needed
+        if before is None:
+            return None
+        prev_step, prev_weights, prev_ts = before
+        if self.num_steps is not None and prev_step < obs.step - self.num_steps:
+            return None
+        if prev_weights.shape != weights.shape:
+            self.skip("shape changed")
+            return None
+        old = prev_weights.astype(np.float64, copy=False)
+        update = float(np.linalg.norm((weights.astype(np.float64, copy=False) - old).ravel()))
+        size = float(np.linalg.norm(old.ravel()))
+        denominator = size + self.epsilon
+        if update == 0.0:
+            ratio = 0.0  # unchanged, even for zero weights with epsilon 0
+        elif denominator == 0.0:
+            ratio = math.inf if update > 0 else math.nan
+        else:
+            ratio = update / denominator
+        if ratio > self.large_threshold:
+            verdict, bound = ">", ("large_threshold", self.large_threshold)
+        elif ratio < self.small_threshold:
+            verdict, bound = "<", ("small_threshold", self.small_threshold)
+        else:
+            return None
+        return Finding(
+            obs.trial, obs.worker, obs.mode, obs.step, (obs.name,),
+            f"{obs.name} update ratio {ratio:.6g} {verdict} {bound[0]} {bound[1]:g} "
+            f"(steps {prev_step} -> {obs.step})",
+            {"tensor": obs.name, "ratio": ratio, "update_norm": update, "weight_norm": size,
+             "previous_step": prev_step, bound[0]: bound[1], "epsilon": self.epsilon},
+            max(obs.ts, prev_ts))
+
+    def forget(self, trial: str) -> None:
+        self._previous.pop(trial, None)
+
+    def state_bytes(self) -> int:
+        return sum(ENTRY_BYTES + entry[1].nbytes
+                   for series in self._previous.values() for entry in series.values())

@@ -1,0 +1,166 @@
+"""The engine: routing, ordering, one alert per step, ids, notices, trials and workers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from tests.rules.events import T0, alerts, engine_for, losses, scalar, steps, tensor
+from trainsentry.consumers.engine import SELECTION_NOTICE_AFTER, Engine, alert_id
+from trainsentry.producers.protocol import AlertEvent, LogEvent, MetricEvent, decode, encode
+from trainsentry.rules.config import Config, RuleConfig
+from trainsentry.rules.metrics import MetricDefinition
+
+
+def rising(**fields):
+    return losses([1.0, 1.0, 2.0, 3.0], **fields)
+
+
+def test_alert_fields_ids_and_timestamps_are_deterministic():
+    events = rising()
+    first = alerts(engine_for("LossNotDecreasing", "stalled", num_steps=1), events)
+    again = alerts(engine_for("LossNotDecreasing", "stalled", num_steps=1), events)
+    assert first == again
+    alert = first[0]
+    assert (alert.rule, alert.rule_type, alert.mode, alert.step, alert.worker) == (
+        "stalled", "LossNotDecreasing", "TRAIN", 1, "0")
+    assert alert.id == alert_id("run-1", "stalled", "0", "TRAIN", 1)
+    assert alert.ts == alert.event_ts == T0 + 1
+    assert decode(encode(alert)) == dataclasses.replace(alert, details=alert.details)
+
+
+def test_ids_differ_by_trial_rule_worker_mode_and_step():
+    base = ("run-1", "r", "0", "TRAIN", 1)
+    ids = {alert_id(*base)}
+    for i, other in enumerate(["run-2", "q", "1", "EVAL", 2]):
+        key = list(base)
+        key[i] = other
+        ids.add(alert_id(*key))
+    assert len(ids) == 6
+
+
+def test_late_and_duplicate_steps_are_counted_reported_and_never_folded_in():
+    engine = engine_for("LossNotDecreasing", num_steps=1)
+    events = [scalar("loss", 0, 1.0), scalar("loss", 2, 0.5), scalar("loss", 1, 9.0),
+              scalar("loss", 2, 9.0), scalar("loss", 3, 0.4)]
+    assert alerts(engine, events) == []
+    assert (engine.stats.late, engine.stats.duplicate) == (1, 1)
+    notices = engine.drain_notices()
+    assert sum("late step 1" in n for n in notices) == 1
+    assert sum("duplicate step 2" in n for n in notices) == 1
+    assert any("ignored 1 late and 1 duplicate" in n for n in notices)
+    assert engine.drain_notices() == []
+
+
+def test_late_step_notice_is_said_once_per_trial():
+    engine = engine_for("LossNotDecreasing", num_steps=1)
+    engine.process_many([scalar("loss", 5, 1.0), scalar("loss", 1, 1.0), scalar("loss", 2, 1.0)])
+    assert len([n for n in engine.drain_notices() if "late" in n]) == 1
+    assert engine.stats.late == 2
+
+
+def test_one_alert_per_step_across_tensors_and_never_retracted():
+    engine = engine_for("LossNotDecreasing", num_steps=1)
+    events = [scalar("a", 0, 1.0), scalar("b", 0, 1.0), scalar("a", 1, 2.0), scalar("b", 1, 3.0)]
+    found = alerts(engine, events)
+    assert [(a.step, a.tensors) for a in found] == [(1, ("a",))]
+    assert engine.stats.alerts == {"LossNotDecreasing": 1}
+
+
+def test_every_firing_evaluation_alerts_unless_stop_at_first():
+    assert steps(alerts(engine_for("LossNotDecreasing", num_steps=1), rising())) == [1, 2, 3]
+    engine = engine_for("LossNotDecreasing", num_steps=1, stop_at_first="True")
+    assert steps(alerts(engine, rising() + rising(trial="run-2"))) == [1, 1]
+    assert engine.rules[0].state_bytes() == 0  # stopped trials release their windows
+
+
+def test_two_workers_are_separate_series_and_alerts_name_the_worker():
+    engine = engine_for("LossNotDecreasing", num_steps=1)
+    w0 = losses([1.0, 0.5, 0.2], worker="0")
+    w1 = losses([1.0, 1.5, 0.2], worker="1")
+    found = alerts(engine, [e for pair in zip(w0, w1) for e in pair])
+    assert [(a.worker, a.step) for a in found] == [("1", 1)]
+    assert found[0].id != alert_id("run-1", "LossNotDecreasing", "0", "TRAIN", 1)
+
+
+def test_two_trials_interleaved_equal_each_trial_alone():
+    a = losses([1.0, 1.0, 0.5, 0.7, 0.7], trial="a")
+    b = losses([3.0, 2.0, 2.5, 2.5, 1.0], trial="b")
+    together = alerts(engine_for("LossNotDecreasing", num_steps=1),
+                      [e for pair in zip(a, b) for e in pair])
+    alone = (alerts(engine_for("LossNotDecreasing", num_steps=1), a)
+             + alerts(engine_for("LossNotDecreasing", num_steps=1), b))
+    assert sorted(together, key=lambda x: x.id) == sorted(alone, key=lambda x: x.id)
+
+
+def test_forget_trial_releases_its_state_and_only_its_state():
+    engine = engine_for("LossNotDecreasing")
+    engine.process_many(losses([1.0] * 5, trial="a") + losses([1.0] * 5, trial="b"))
+    both = engine.state_bytes()
+    engine.forget_trial("a")
+    one = engine.state_bytes()
+    engine.forget_trial("b")
+    assert both > one > engine.state_bytes()
+    # a forgotten trial starts afresh: its old steps are not "late"
+    engine.process_many(losses([1.0] * 5, trial="a"))
+    assert engine.stats.late == 0
+
+
+def test_rule_that_selects_nothing_says_so_once():
+    engine = engine_for("LossNotDecreasing")
+    weights = [tensor("fc.weight", s, np.ones(2), collections=("weights",))
+               for s in range(SELECTION_NOTICE_AFTER + 5)]
+    engine.process_many(weights)
+    notices = engine.drain_notices()
+    assert len(notices) == 1 and "'LossNotDecreasing'" in notices[0] and "losses" in notices[0]
+    engine.end_of_input()
+    assert not any("selects no series" in n for n in engine.drain_notices())
+
+
+def test_rule_that_selects_nothing_is_reported_at_end_of_input():
+    engine = engine_for("WeightUpdateRatio")
+    engine.process_many(losses([1.0, 2.0]))
+    assert engine.drain_notices() == []
+    engine.end_of_input()
+    assert any("'WeightUpdateRatio'" in n and "selects no series" in n for n in engine.drain_notices())
+
+
+def test_incoming_metric_and_alert_events_are_ignored():
+    engine = engine_for("LossNotDecreasing", num_steps=1)
+    alert = alerts(engine_for("LossNotDecreasing", num_steps=1), rising())[0]
+    metric = MetricEvent("run-1", T0, "loss", 1.0, 0)
+    assert engine.process(alert) == [] and engine.process(metric) == []
+    assert engine.stats.events["alert"] == engine.stats.events["metric"] == 1
+
+
+def test_no_rule_selects_fast_path_counts_unselected():
+    engine = engine_for("WeightUpdateRatio")
+    engine.process_many(losses([1.0] * 10))
+    assert engine.stats.unselected == 10 and engine.stats.events["scalar"] == 10
+
+
+def test_log_metrics_feed_rules_as_metrics_series():
+    config = Config(rules=(RuleConfig.of("LossNotDecreasing", num_steps=1,
+                                         collection_names="metrics", use_losses_collection=False),),
+                    metrics=(MetricDefinition("val_loss", r"val_loss=(.*?);"),))
+    engine = Engine(config)
+    lines = ["val_loss=0.5;", "noise", "val_loss=0.4;", "val_loss=0.45;"]
+    out = engine.process_many(LogEvent("run-1", T0 + i, "stdout", line, i) for i, line in enumerate(lines))
+    metrics = [e for e in out if isinstance(e, MetricEvent)]
+    assert [(m.name, m.value, m.step, m.ts) for m in metrics] == [
+        ("val_loss", 0.5, 0, T0), ("val_loss", 0.4, 1, T0 + 2), ("val_loss", 0.45, 2, T0 + 3)]
+    found = [e for e in out if isinstance(e, AlertEvent)]
+    assert [(a.mode, a.step, a.tensors, a.event_ts) for a in found] == [
+        ("GLOBAL", 2, ("val_loss",), T0 + 3)]
+    assert out.index(found[0]) == 3  # an alert follows the metric that caused it
+
+
+def test_redelivered_log_line_does_not_advance_a_metric_step():
+    engine = Engine(Config(metrics=(MetricDefinition("loss", r"loss=(\S+)"),)))
+    line = LogEvent("run-1", T0, "stdout", "loss=1.0", 0)
+    again = LogEvent("run-1", T0, "stdout", "loss=1.0", 0)
+    other_stream = LogEvent("run-1", T0, "stderr", "loss=2.0", 0)
+    out = engine.process_many([line, again, other_stream])
+    assert [(m.value, m.step) for m in out] == [(1.0, 0), (2.0, 1)]
+    assert engine.stats.duplicate_log_lines == 1
