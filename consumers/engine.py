@@ -150,6 +150,7 @@ class Engine:
         self._routes: dict[tuple[str, tuple[str, ...], str], tuple[tuple[View, tuple[int, ...]], ...]] = {}
         self._trials: dict[str, _TrialState] = {}
         self._notices: list[str] = []
+        self._said: set[str] = set()  # notices about no one trial
         self._stats = EngineStats()
         self._dispatch = {"tensor": self._on_tensor, "scalar": self._on_scalar, "log": self._on_log}
 
@@ -196,7 +197,10 @@ class Engine:
                     self._say(state, "objective", f"trial {trial!r} never emitted the objective "
                               f"metric {self.objectives.objective.metric!r}")
         for key, count in self.stats.skipped.items():
-            self._notices.append(f"rule {key}: {count} selected inputs skipped")
+            notice = f"rule {key}: {count} selected inputs skipped"
+            if notice not in self._said:
+                self._said.add(notice)
+                self._notices.append(notice)
         return []
 
     def forget_trial(self, trial: str) -> None:

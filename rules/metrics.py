@@ -31,8 +31,9 @@ DEFAULT_MAX_DEFINITIONS = 20   # SageMaker's documented limit
 MAX_DEFINITIONS_CAP = 40       # what SageMaker's current API allows
 DEFAULT_TIME_BUDGET = 0.1      # seconds for one definition on one line
 
-# CSI (colours, cursor moves), OSC (titles, links) and two-byte escapes.
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+# CSI (colours, cursor moves), OSC (titles, links), nF (character sets) and two-byte escapes.
+_ANSI = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]+[0-~]|[@-Z\\-_])")
 
 
 @dataclass(frozen=True)

@@ -164,3 +164,37 @@ def test_redelivered_log_line_does_not_advance_a_metric_step():
     out = engine.process_many([line, again, other_stream])
     assert [(m.value, m.step) for m in out] == [(1.0, 0), (2.0, 1)]
     assert engine.stats.duplicate_log_lines == 1
+
+
+def test_alerted_steps_are_bounded_and_never_repeat():
+    from trainsentry.consumers.engine import FIRED_STEPS_KEPT
+    engine = engine_for("LossNotDecreasing", num_steps=1)
+    count = FIRED_STEPS_KEPT + 50
+    found = alerts(engine, losses([1.0] * (count + 1)))
+    assert steps(found) == list(range(1, count + 1))
+    state = engine._trials["run-1"]
+    assert all(len(f.steps) <= FIRED_STEPS_KEPT for f in state.fired.values())
+    # a new series reaching back to a forgotten step is suppressed, not alerted twice
+    again = alerts(engine, losses([1.0, 1.0], name="other_loss"))
+    assert again == [] and engine.stats.suppressed_findings == 1
+
+
+def test_skip_summary_is_said_once_across_end_of_input_calls():
+    engine = engine_for("LossNotDecreasing")
+    engine.process(tensor("loss", 0, [1.0, 2.0], collections=("losses",)))
+    engine.end_of_input()
+    assert any("not one element: 1 selected inputs skipped" in n for n in engine.drain_notices())
+    engine.end_of_input()
+    assert engine.drain_notices() == []
+
+
+def test_tensor_values_are_shared_by_rules_on_one_array_without_copies():
+    engine = Engine(Config(rules=(RuleConfig.of("WeightUpdateRatio"),
+                                  RuleConfig.of("WeightUpdateRatio", "wur-3", num_steps=3))))
+    events = [tensor("fc.weight", s, np.full(1000, 1.0, dtype=np.float32), collections=("weights",))
+              for s in range(3)]
+    found = alerts(engine, events)
+    assert [(a.rule, a.step) for a in found] == [
+        ("WeightUpdateRatio", 1), ("wur-3", 1), ("WeightUpdateRatio", 2), ("wur-3", 2)]
+    # each rule holds the one previous tensor: a view on the event's bytes (4000 bytes each)
+    assert 8000 <= engine.state_bytes() < 8000 + 20 * 200

@@ -1,0 +1,231 @@
+"""Configuration: TOML and SageMaker JSON mean the same; every error names what and where."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from trainsentry.rules.base import ConfigError
+from trainsentry.rules.config import Config, RuleConfig, load_config, parse_config
+from trainsentry.rules.metrics import MetricDefinition
+from trainsentry.rules.objective import Objective
+from trainsentry.rules.registry import RULES
+
+TOML = '''
+max_metric_definitions = 25
+metric_time_budget_ms = 50
+
+[[rules]]
+type = "LossNotDecreasing"
+name = "loss-stalled"
+collection_names = ["losses", "metrics"]
+num_steps = 10
+diff_percent = 0.5
+mode = "TRAIN"
+stop_at_first = true
+
+[[rules]]
+type = "WeightUpdateRatio"
+num_steps = 1
+small_threshold = 1e-8
+
+[[rules]]
+type = "SaturatedActivation"
+threshold_tanh = [-9.4999, 9.4999]
+threshold_sigmoid_min = -23
+
+[[rules]]
+type = "PoorWeightInitialization"
+activation_inputs_regex = [".*relu_input", ".*gelu_input"]
+steps = 10
+
+[[metrics]]
+name = "loss"
+regex = "Loss = (.*?);"
+
+[[metrics]]
+name = "ganloss"
+regex = "GAN_loss=(.*?);"
+
+[objective]
+metric = "loss"
+type = "Minimize"
+'''
+
+SAGEMAKER = {
+    "TrainingJobName": "gan-1",
+    "max_metric_definitions": 25,
+    "metric_time_budget_ms": 50,
+    "AlgorithmSpecification": {
+        "TrainingImage": "123.dkr.ecr/x:latest",
+        "MetricDefinitions": [{"Name": "loss", "Regex": "Loss = (.*?);"},
+                              {"Name": "ganloss", "Regex": "GAN_loss=(.*?);"}],
+    },
+    "DebugRuleConfigurations": [
+        {"RuleConfigurationName": "loss-stalled", "RuleEvaluatorImage": "503895931360.dkr.ecr",
+         "RuleParameters": {"rule_to_invoke": "LossNotDecreasing",
+                            "collection_names": "losses, metrics", "num_steps": "10",
+                            "diff_percent": "0.5", "mode": "TRAIN", "stop_at_first": "True"}},
+        {"RuleConfigurationName": "WeightUpdateRatio",
+         "RuleParameters": {"rule_to_invoke": "WeightUpdateRatio", "num_steps": "1",
+                            "small_threshold": "0.00000001"}},
+        {"RuleConfigurationName": "SaturatedActivation",
+         "RuleParameters": {"rule_to_invoke": "SaturatedActivation",
+                            "threshold_tanh": "(-9.4999, 9.4999)", "threshold_sigmoid_min": "-23"}},
+        {"RuleConfigurationName": "PoorWeightInitialization",
+         "RuleParameters": {"rule_to_invoke": "PoorWeightInitialization",
+                            "activation_inputs_regex": ".*relu_input, .*gelu_input",
+                            "steps": "10"}},
+    ],
+    "HyperParameterTuningJobConfig": {
+        "Strategy": "Bayesian",
+        "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": "loss"},
+    },
+}
+
+
+def test_toml_and_sagemaker_json_that_mean_the_same_load_equal(tmp_path):
+    (tmp_path / "rules.toml").write_text(TOML)
+    (tmp_path / "rules.json").write_text(json.dumps(SAGEMAKER))
+    from_toml = load_config(tmp_path / "rules.toml")
+    assert from_toml == load_config(tmp_path / "rules.json")
+    assert [r.name for r in from_toml.rules] == [
+        "loss-stalled", "WeightUpdateRatio", "SaturatedActivation", "PoorWeightInitialization"]
+    assert from_toml.rules[0].params["collection_names"] == ("losses", "metrics")
+    assert from_toml.rules[0].params["stop_at_first"] is True
+    assert from_toml.rules[2].params["threshold_sigmoid"] == (-23.0, 16.99999)
+    assert from_toml.objective == Objective("loss", "Minimize")
+    assert (from_toml.max_metric_definitions, from_toml.metric_time_budget_ms) == (25, 50.0)
+
+
+def test_sagemaker_json_alternative_places():
+    top = {"MetricDefinitions": [{"Name": "loss", "Regex": "l=(.*)"}],
+           "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "loss"}}
+    nested = {"TrainingJobDefinition": {"AlgorithmSpecification": {
+                  "MetricDefinitions": [{"Name": "loss", "Regex": "l=(.*)"}]}},
+              "HyperParameterTuningJobConfig": {"HyperParameterTuningJobObjective": {
+                  "Type": "Maximize", "MetricName": "loss"}}}
+    assert parse_config(json.dumps(top)) == parse_config(json.dumps(nested))
+    assert parse_config(json.dumps(top)).objective.type == "Maximize"
+
+
+def test_format_from_extension_or_content(tmp_path):
+    (tmp_path / "a.conf").write_text(json.dumps(SAGEMAKER))
+    (tmp_path / "b.conf").write_text(TOML)
+    assert load_config(tmp_path / "a.conf") == load_config(tmp_path / "b.conf")
+
+
+def test_rule_defaults_are_filled_and_name_defaults_to_type():
+    config = parse_config('[[rules]]\ntype = "WeightUpdateRatio"\n')
+    assert config.rules[0].name == "WeightUpdateRatio"
+    assert config.rules[0].params["collection_names"] == ("weights",)
+    assert config.rules[0].params["large_threshold"] == 10.0
+    assert config.rules[0].build().epsilon == 1e-9
+
+
+def test_default_config_runs_every_built_in_rule():
+    assert [r.rule_type for r in Config.default().rules] == list(RULES)
+
+
+def test_empty_config_is_valid():
+    assert parse_config("") == Config() == parse_config("{}")
+
+
+def _error(text: str, format: str | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as error:
+        parse_config(text, format)
+    assert "\n" not in str(error.value)
+    return error.value
+
+
+def sagemaker_rule(rule: str, name: str = "my-rule", **params: str) -> str:
+    return json.dumps({"DebugRuleConfigurations": [{
+        "RuleConfigurationName": name, "RuleParameters": {"rule_to_invoke": rule, **params}}]})
+
+
+@pytest.mark.parametrize("text, owner, parameter", [
+    # unknown parameter (a typo SageMaker ignored)
+    ('[[rules]]\ntype = "LossNotDecreasing"\nmin_difference = 1\n', "LossNotDecreasing", "min_difference"),
+    (sagemaker_rule("LossNotDecreasing", min_difference="1"), "my-rule", "min_difference"),
+    # bad values
+    ('[[rules]]\ntype = "LossNotDecreasing"\nnum_steps = "ten"\n', "LossNotDecreasing", "num_steps"),
+    (sagemaker_rule("LossNotDecreasing", num_steps="2.5"), "my-rule", "num_steps"),
+    (sagemaker_rule("LossNotDecreasing", num_steps="0"), "my-rule", "num_steps"),
+    (sagemaker_rule("LossNotDecreasing", use_losses_collection="yes"), "my-rule", "use_losses_collection"),
+    (sagemaker_rule("LossNotDecreasing", mode="TRAINING"), "my-rule", "mode"),
+    (sagemaker_rule("WeightUpdateRatio", epsilon="-1"), "my-rule", "epsilon"),
+    (sagemaker_rule("PoorWeightInitialization", patience="0"), "my-rule", "patience"),
+    # out-of-range diff_percent
+    (sagemaker_rule("LossNotDecreasing", diff_percent="100"), "my-rule", "diff_percent"),
+    ('[[rules]]\ntype = "LossNotDecreasing"\ndiff_percent = -0.1\n', "LossNotDecreasing", "diff_percent"),
+    # bad regex parameter
+    (sagemaker_rule("LossNotDecreasing", tensor_regex="loss, ([a-z"), "my-rule", "tensor_regex"),
+])
+def test_rule_errors_name_rule_and_parameter(text, owner, parameter):
+    error = _error(text)
+    assert f"'{owner}'" in str(error) and f"'{parameter}'" in str(error)
+    assert error.parameter == parameter
+
+
+def test_unknown_rule_type_is_named():
+    error = _error('[[rules]]\ntype = "LossNotDecreasingg"\nname = "x"\n')
+    assert "'x'" in str(error) and "LossNotDecreasingg" in str(error) and "LossNotDecreasing," in str(error)
+    error = _error(sagemaker_rule("ExplodingTensor", "boom"))
+    assert "'boom'" in str(error) and "ExplodingTensor" in str(error)
+
+
+def test_missing_rule_type_is_named():
+    assert _error('[[rules]]\nnum_steps = 3\n').parameter == "type"
+    missing = json.dumps({"DebugRuleConfigurations": [{"RuleConfigurationName": "r",
+                                                       "RuleParameters": {"num_steps": "3"}}]})
+    error = _error(missing)
+    assert error.parameter == "rule_to_invoke" and "'r'" in str(error)
+
+
+def test_duplicate_rule_names_are_rejected():
+    text = '[[rules]]\ntype = "LossNotDecreasing"\n[[rules]]\ntype = "LossNotDecreasing"\n'
+    assert "two rules have this name" in str(_error(text))
+
+
+@pytest.mark.parametrize("regex, problem", [("Loss = (.*?;", "does not compile"),
+                                            ("Loss = .*?;", "capture group")])
+def test_metric_definition_errors_name_the_definition(regex, problem):
+    text = json.dumps({"MetricDefinitions": [{"Name": "loss", "Regex": regex}]})
+    error = _error(text)
+    assert "metric definition 'loss'" in str(error) and "'Regex'" in str(error) and problem in str(error)
+    toml = f'[[metrics]]\nname = "loss"\nregex = {json.dumps(regex)}\n'
+    assert str(_error(toml)) == str(error)
+
+
+def test_too_many_and_duplicate_definitions():
+    many = [{"Name": f"m{i}", "Regex": f"m{i}=(.*)"} for i in range(21)]
+    assert "limit of 20" in str(_error(json.dumps({"MetricDefinitions": many})))
+    assert parse_config(json.dumps({"MetricDefinitions": many, "max_metric_definitions": 21}))
+    error = _error(json.dumps({"MetricDefinitions": many[:1] * 2}))
+    assert "metric definition 'm0'" in str(error) and "twice" in str(error)
+    assert "max_metric_definitions" in str(_error("max_metric_definitions = 41\n"))
+
+
+def test_unknown_settings_and_fields_are_errors():
+    assert _error("max_definitions = 3\n").parameter == "max_definitions"
+    assert _error('[[metrics]]\nname = "a"\nregex = "a(.)"\nRegex = "b"\n').parameter == "Regex"
+    assert _error('[objective]\nmetric = "a"\ngoal = "min"\n').owner == "objective"
+
+
+def test_syntax_errors_are_config_errors():
+    assert "not valid TOML" in str(_error("[[rules]\n"))
+    assert "not valid JSON" in str(_error('{"DebugRuleConfigurations": [}'))
+    assert "expected a JSON object" in str(_error("[1]", "json"))
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="nope.toml.*cannot be read"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_rule_config_resolves_like_a_file():
+    assert RuleConfig.of("LossNotDecreasing", "x", num_steps="4") == parse_config(
+        '[[rules]]\ntype = "LossNotDecreasing"\nname = "x"\nnum_steps = 4\n').rules[0]
+    assert Config(metrics=(MetricDefinition("a", "a(.)"),)) == parse_config(
+        '[[metrics]]\nname = "a"\nregex = "a(.)"\n')
