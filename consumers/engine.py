@@ -37,7 +37,9 @@ import hashlib
 import heapq
 import json
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Mapping
+
+import numpy as np
 
 from trainsentry.producers.protocol import (AlertEvent, Event, LogEvent, MetricEvent, ScalarEvent,
                                             TensorEvent)
@@ -51,6 +53,9 @@ FIRED_STEPS_KEPT = 256         # alerted steps remembered per (trial, rule, work
 ROUTE_CACHE_LIMIT = 100_000    # distinct (name, collections, mode) keys before the cache restarts
 
 _NOTHING: list[Event] = []  # shared empty result: never appended to
+
+# For one (name, collections, written mode): each view it feeds, with the indices of its rules.
+Routes = tuple[tuple[View, tuple[int, ...]], ...]
 
 
 @dataclass
@@ -147,7 +152,7 @@ class Engine:
         self._extractor = (MetricExtractor(config.metrics, config.metric_time_budget_ms / 1000.0)
                            if config.metrics else None)
         self._selects: dict[tuple[str, tuple[str, ...]], tuple[bool, ...]] = {}
-        self._routes: dict[tuple[str, tuple[str, ...], str], tuple[tuple[View, tuple[int, ...]], ...]] = {}
+        self._routes: dict[tuple[str, tuple[str, ...], str], Routes] = {}
         self._trials: dict[str, _TrialState] = {}
         self._notices: list[str] = []
         self._said: set[str] = set()  # notices about no one trial
@@ -240,8 +245,8 @@ class Engine:
         value = float(data.reshape(-1)[0]) if data is not None and data.size == 1 else None
         return self._observe(event, routes, value, data, event.reductions)
 
-    def _observe(self, event: ScalarEvent | TensorEvent, routes: tuple, value, data,
-                 reductions) -> list[Event]:
+    def _observe(self, event: ScalarEvent | TensorEvent, routes: Routes, value: float | None,
+                 data: np.ndarray | None, reductions: Mapping[str, float] | None) -> list[Event]:
         trial = event.trial
         state = self._trials.get(trial)
         if state is None:
@@ -253,7 +258,7 @@ class Engine:
             self._stats.unselected += 1
             return _NOTHING
         out = _NOTHING
-        out_of_order = None
+        out_of_order: tuple[int, int, View] | None = None
         for view, indices in routes:
             step = event.step
             if view.global_numbering and event.global_step is not None:
@@ -261,7 +266,7 @@ class Engine:
             series = (event.worker, view.key, event.name)
             last = state.last_step.get(series)
             if last is not None and step <= last:
-                out_of_order = (step, last, view, out_of_order)
+                out_of_order = (step, last, view)
                 continue
             state.last_step[series] = step
             obs = Observation(trial, event.worker, view.mode, event.name, step, event.collections,
@@ -269,8 +274,7 @@ class Engine:
             for index in indices:
                 if state.stopped and index in state.stopped:
                     continue
-                if index not in state.selected:
-                    state.selected.add(index)
+                state.selected.add(index)
                 finding = self.rules[index].observe(obs)
                 if finding is not None:
                     alert = self._alert(index, finding, state)
@@ -278,11 +282,11 @@ class Engine:
                         if out is _NOTHING:
                             out = []
                         out.append(alert)
-        if out_of_order is not None:
-            self._count_out_of_order(event, state, out_of_order)
+        if out_of_order is not None:  # counted once per event, whatever the number of views
+            self._count_out_of_order(event, state, *out_of_order)
         return out
 
-    def _route(self, name: str, collections: tuple[str, ...], mode: str) -> tuple:
+    def _route(self, name: str, collections: tuple[str, ...], mode: str) -> Routes:
         """Which views of which rules an event of this (name, collections, mode) feeds; cached."""
         selects = self._selects.get((name, collections))
         if selects is None:
@@ -302,8 +306,7 @@ class Engine:
         return routes
 
     def _count_out_of_order(self, event: ScalarEvent | TensorEvent, state: _TrialState,
-                            found: tuple) -> None:
-        step, last, view, _ = found
+                            step: int, last: int, view: View) -> None:
         kind = "duplicate" if step == last else "late"
         if kind == "late":
             self._stats.late += 1

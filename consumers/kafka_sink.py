@@ -21,22 +21,26 @@ class KafkaSink:
 
     def __init__(self, settings: KafkaSettings) -> None:
         self.topics = settings.topics
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=settings.bootstrap_servers,
-            client_id=f"{settings.client_id}-sink",
-            acks="all",  # an alert acknowledged by the leader alone can still be lost
-            linger_ms=settings.linger_ms,
-            max_request_size=settings.max_request_bytes,
-            request_timeout_ms=settings.request_timeout_ms,
-        )
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
         self._pending: list[asyncio.Future] = []
         self.sent = {"alerts": 0, "metrics": 0, "deadletters": 0}
 
     async def start(self) -> None:
+        # Made here, not in __init__: aiokafka clients belong to the running loop.
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            client_id=f"{self.settings.client_id}-sink",
+            acks="all",  # an alert acknowledged by the leader alone can still be lost
+            linger_ms=self.settings.linger_ms,
+            max_request_size=self.settings.max_request_bytes,
+            request_timeout_ms=self.settings.request_timeout_ms,
+        )
         await self._producer.start()
 
     async def stop(self) -> None:
-        await self._producer.stop()
+        if self._producer is not None:
+            await self._producer.stop()
 
     async def send_events(self, events: Iterable[Event]) -> None:
         for event in events:

@@ -35,32 +35,35 @@ class KafkaSource(ConsumerRebalanceListener):
         self.rebalances = 0
         self._owned: set[TopicPartition] = set()
         self._on_partitions_lost = on_partitions_lost
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=settings.bootstrap_servers,
-            group_id=settings.group_id,
-            client_id=settings.client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            # Range co-assigns partition k of the tensors and the logs topic: one trial, one owner.
-            partition_assignment_strategy=(RangePartitionAssignor,),
-            fetch_max_wait_ms=settings.fetch_max_wait_ms,
-            fetch_max_bytes=settings.max_request_bytes,
-            max_partition_fetch_bytes=settings.max_request_bytes,
-            session_timeout_ms=settings.session_timeout_ms,
-            heartbeat_interval_ms=settings.heartbeat_interval_ms,
-            request_timeout_ms=settings.request_timeout_ms,
-        )
+        self._consumer: AIOKafkaConsumer | None = None
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
         return self._consumer
 
     async def start(self) -> None:
+        # Made here, not in __init__: aiokafka clients belong to the running loop.
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_servers,
+            group_id=self.settings.group_id,
+            client_id=self.settings.client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # Range co-assigns partition k of the tensors and the logs topic: one trial, one owner.
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+            fetch_max_bytes=self.settings.max_request_bytes,
+            max_partition_fetch_bytes=self.settings.max_request_bytes,
+            session_timeout_ms=self.settings.session_timeout_ms,
+            heartbeat_interval_ms=self.settings.heartbeat_interval_ms,
+            request_timeout_ms=self.settings.request_timeout_ms,
+        )
         await self._consumer.start()
         self._consumer.subscribe(self.topics, listener=self)
 
     async def stop(self) -> None:
-        await self._consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
 
     async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list]:
         return await self._consumer.getmany(
@@ -105,8 +108,12 @@ class KafkaSource(ConsumerRebalanceListener):
             committed = await self._consumer.committed(tp)
             if committed:
                 self.rebuild_until[tp] = committed
-                self._consumer.seek_to_beginning(tp)
+        rebuilding = [tp for tp in gained if tp in self.rebuild_until]
+        if rebuilding:
+            # An explicit seek: seek_to_beginning is lazy and loses to the committed position.
+            for tp, offset in (await self._consumer.beginning_offsets(rebuilding)).items():
+                self._consumer.seek(tp, offset)
         if gained:
             log.info("assigned %d new partition(s): %s; rebuilding state for %d", len(gained),
                      ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(gained)),
-                     sum(1 for tp in gained if tp in self.rebuild_until))
+                     len(rebuilding))

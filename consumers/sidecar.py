@@ -27,6 +27,7 @@ from trainsentry.consumers.settings import KafkaSettings
 from trainsentry.producers.protocol import AlertEvent, Event, MetricEvent
 
 log = logging.getLogger("trainsentry.sidecar")
+DEAD_LETTERS_LOGGED = 3
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,16 @@ class Sidecar:
                 if produced and not replaying:
                     outputs.extend(produced)
             count += len(records)
-            offsets[tp] = records[-1].offset + 1
-            if rebuild_until is not None and offsets[tp] >= rebuild_until:
+            next_offset = records[-1].offset + 1
+            if rebuild_until is None:
+                offsets[tp] = next_offset
+            elif next_offset >= rebuild_until:  # never commit below what was committed before
+                offsets[tp] = next_offset
                 del self.source.rebuild_until[tp]
                 log.info("%s[%d]: state rebuilt up to offset %d; now live", tp.topic, tp.partition,
                          rebuild_until)
             metrics.events.labels(tp.topic).inc(len(records))
-            lag = self.source.lag(tp, offsets[tp])
+            lag = self.source.lag(tp, next_offset)
             if lag is not None:
                 metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
         metrics.evaluation.observe(time.perf_counter() - started)
@@ -156,8 +160,11 @@ class Sidecar:
                 m.metric_values.inc()
         for letter in dead:
             m.dead_letters.labels(letter.topic).inc()
+        for letter in dead[:DEAD_LETTERS_LOGGED]:  # a flood of poison must not flood the log too
             log.warning("dead letter %s[%d]@%d: %s", letter.topic, letter.partition, letter.offset,
                         letter.reason)
+        if len(dead) > DEAD_LETTERS_LOGGED:
+            log.warning("... and %d more dead letters in this batch", len(dead) - DEAD_LETTERS_LOGGED)
         stats = self.engine.stats
         m.late.set(getattr(stats, "late", 0))
         m.duplicates.set(getattr(stats, "duplicate", 0))
