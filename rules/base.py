@@ -25,8 +25,12 @@ from typing import Any, Callable, ClassVar, Mapping, NamedTuple
 import numpy as np
 
 from .params import parse_bool
+from .selection import TensorSelection
 
 MODES = ("TRAIN", "EVAL", "PREDICT", "GLOBAL")
+
+# Rough bytes of one dict entry holding a small tuple key and a small object: used by state_bytes().
+ENTRY_BYTES = 200
 
 
 class ConfigError(ValueError):
@@ -164,12 +168,15 @@ class Rule(ABC):
     """Base of the built-in rules.
 
     Subclasses set ``rule_type`` and ``params`` and implement :meth:`selects`, :meth:`observe`,
-    :meth:`forget`; they set ``self.views_by_mode`` (written mode -> views) in ``__init__``.
+    :meth:`forget`; in ``__init__`` they set ``self.views_by_mode`` (written mode -> views) unless
+    the default mode choice applies, and ``self.selection`` when they select by collections and
+    regexes.
     ``skipped`` counts inputs a rule selected but could not use, by reason.
     """
 
     rule_type: ClassVar[str]
     params: ClassVar[Mapping[str, Param]]
+    selection: TensorSelection | None = None  # set by rules that select by collections and regexes
 
     def __init__(self, name: str | None = None, **values: Any) -> None:
         self.name = name or self.rule_type
@@ -220,7 +227,7 @@ class Rule(ABC):
 
     def selection_hint(self) -> str:
         """What the rule reads, for the notice that it selected nothing in a trial."""
-        selection = getattr(self, "_selection", None)
+        selection = self.selection
         if selection is None:
             return "check its parameters"
         wanted = [f"collections {', '.join(selection.collections)}"] if selection.collections else []
@@ -243,6 +250,3 @@ class Rule(ABC):
     def state_bytes(self) -> int:
         """Approximate bytes of window state held (arrays dominate; bookkeeping is estimated)."""
         return 0
-
-# Rough bytes of one dict entry holding a small tuple key and a small object: used by state_bytes().
-ENTRY_BYTES = 200

@@ -93,11 +93,11 @@ class LossNotDecreasing(Rule):
         super().__init__(name, **values)
         self.views_by_mode = mode_views(self.mode)
         losses = ("losses",) if self.use_losses_collection else ()
-        self._selection = TensorSelection(self.collection_names + losses, self.tensor_regex)
+        self.selection = TensorSelection(self.collection_names + losses, self.tensor_regex)
         self._windows: dict[str, dict[tuple[str, str, str], _LossWindow]] = {}
 
     def selects(self, name: str, collections: tuple[str, ...]) -> bool:
-        return self._selection.empty or self._selection.matches(name, collections)
+        return self.selection.empty or self.selection.matches(name, collections)
 
     def observe(self, obs: Observation) -> Finding | None:
         cur = obs.value

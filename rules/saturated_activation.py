@@ -84,10 +84,10 @@ class SaturatedActivation(Rule):
 
     def __init__(self, name: str | None = None, **values: Any) -> None:
         super().__init__(name, **values)
-        self._selection = TensorSelection(self.collection_names, self.tensor_regex)
+        self.selection = TensorSelection(self.collection_names, self.tensor_regex)
 
     def selects(self, name: str, collections: tuple[str, ...]) -> bool:
-        return self._selection.matches(name, collections)
+        return self.selection.matches(name, collections)
 
     def observe(self, obs: Observation) -> Finding | None:
         if "tanh" in obs.name:

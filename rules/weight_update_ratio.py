@@ -62,12 +62,12 @@ class WeightUpdateRatio(Rule):
     def __init__(self, name: str | None = None, **values: Any) -> None:
         super().__init__(name, **values)
         self.views_by_mode = TRAINING_VIEWS
-        self._selection = TensorSelection(self.collection_names, self.tensor_regex)
+        self.selection = TensorSelection(self.collection_names, self.tensor_regex)
         # trial -> series -> (step, weights as written, ts): the previous saved tensor only.
         self._previous: dict[str, dict[tuple[str, str, str], tuple[int, np.ndarray, float]]] = {}
 
     def selects(self, name: str, collections: tuple[str, ...]) -> bool:
-        return self._selection.matches(name, collections)
+        return self.selection.matches(name, collections)
 
     def observe(self, obs: Observation) -> Finding | None:
         weights = obs.array()
