@@ -1,0 +1,707 @@
+"""The deployment files in deploy/: they parse, they agree with each other and with the code.
+
+No Docker engine and no broker: every ``trainsentry ...`` command line found in the Dockerfiles,
+the compose file, the Kubernetes manifest and deploy/README.md is parsed by the real CLI parser,
+every ``--config`` path must be one the deployment mounts, and the rules file they mount is loaded
+by the real configuration loader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import io
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+from trainsentry.consumers import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+COMPOSE = DEPLOY / "compose.yaml"
+MANIFEST = DEPLOY / "kubernetes" / "training-with-sidecar.yaml"
+SIDECAR_DOCKERFILE = DEPLOY / "Dockerfile"
+TRAINING_DOCKERFILE = DEPLOY / "training.Dockerfile"
+RULES = DEPLOY / "rules.toml"
+README = DEPLOY / "README.md"
+
+
+# --- reading the files ---------------------------------------------------------------------------
+
+@dataclass
+class Dockerfile:
+    """The instructions of a Dockerfile, continuation lines joined, comments dropped."""
+
+    path: Path
+    instructions: list[tuple[str, str]]
+
+    @classmethod
+    def read(cls, path: Path) -> "Dockerfile":
+        instructions, pending = [], ""
+        for line in path.read_text(encoding="utf-8").splitlines():
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                continue  # comments may sit between continuation lines, and are dropped there too
+            if stripped.endswith("\\"):
+                pending += stripped[:-1] + " "
+                continue
+            keyword, _, rest = (pending + stripped).partition(" ")
+            instructions.append((keyword.upper(), rest.strip()))
+            pending = ""
+        assert not pending, f"{path.name}: the last instruction ends with a line continuation"
+        return cls(path, instructions)
+
+    @property
+    def final_stage(self) -> list[tuple[str, str]]:
+        starts = [i for i, (keyword, _) in enumerate(self.instructions) if keyword == "FROM"]
+        assert starts, f"{self.path.name}: no FROM"
+        return self.instructions[starts[-1]:]
+
+    def last(self, keyword: str) -> str | None:
+        values = [value for kw, value in self.final_stage if kw == keyword]
+        return values[-1] if values else None
+
+    def exec_form(self, keyword: str) -> list[str]:
+        """ENTRYPOINT or CMD in exec (JSON) form: the shell form would wrap it in `sh -c`."""
+        value = self.last(keyword)
+        assert value is not None, f"{self.path.name}: no {keyword} in the final stage"
+        assert value.startswith("["), f"{self.path.name}: {keyword} must be in exec form: {value}"
+        return json.loads(value)
+
+    def copies(self, stage: str = "all") -> list[tuple[list[str], str]]:
+        """(sources, destination) of every COPY/ADD from the build context (not --from a stage)."""
+        instructions = self.final_stage if stage == "final" else self.instructions
+        found = []
+        for keyword, value in instructions:
+            if keyword not in ("COPY", "ADD"):
+                continue
+            words = shlex.split(value)
+            flags = [w for w in words if w.startswith("--")]
+            if any(f.startswith("--from=") for f in flags):
+                continue
+            paths = [w for w in words if not w.startswith("--")]
+            found.append((paths[:-1], paths[-1]))
+        return found
+
+    def healthcheck(self) -> list[str] | None:
+        value = self.last("HEALTHCHECK")
+        if value is None or value.upper() == "NONE":
+            return None
+        words = value.split(" ")
+        start = words.index("CMD")
+        return json.loads(" ".join(words[start + 1:]))
+
+
+@dataclass
+class CommandLine:
+    """One `trainsentry ...` argument vector and where it was found."""
+
+    where: str
+    argv: list[str]
+    service: dict[str, Any] = field(default_factory=dict)  # compose service or Kubernetes container
+    problem: str | None = None  # the file could not be read into command lines
+
+    def option(self, name: str) -> str | None:
+        """The value given to `name` (before any `--`), or None."""
+        words = self.argv[:self.argv.index("--")] if "--" in self.argv else self.argv
+        for i, word in enumerate(words):
+            if word == name and i + 1 < len(words):
+                return words[i + 1]
+            if word.startswith(name + "="):
+                return word.split("=", 1)[1]
+        return None
+
+
+def load_compose() -> dict[str, Any]:
+    return yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+
+
+def load_manifest() -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(MANIFEST.read_text(encoding="utf-8")) if doc]
+
+
+def compose_interpolate(word: str) -> str:
+    """What compose makes of ${VAR:-default} with VAR unset; a variable without default fails."""
+    def substitute(match: re.Match) -> str:
+        assert match.group(2) is not None, (
+            f"compose.yaml: ${{{match.group(1)}}} has no default, so it is empty unless set: {word!r}")
+        return match.group(2)
+    return re.sub(r"\$\{(\w+)(?::?-([^}]*))?\}", substitute, word.replace("$$", "\0")).replace("\0", "$")
+
+
+def compose_dockerfile(service: dict[str, Any]) -> Path | None:
+    build = service.get("build")
+    if build is None:
+        return None
+    if isinstance(build, str):
+        build = {"context": build}
+    context = (COMPOSE.parent / build.get("context", ".")).resolve()
+    return context / build.get("dockerfile", "Dockerfile")
+
+
+def compose_argv(service: dict[str, Any]) -> list[str] | None:
+    """entrypoint + command as the container runs them, the image's own filling what is unset."""
+    dockerfile_path = compose_dockerfile(service)
+    dockerfile = Dockerfile.read(dockerfile_path) if dockerfile_path and dockerfile_path.is_file() else None
+    entrypoint, command = service.get("entrypoint"), service.get("command")
+    if entrypoint is None:
+        if dockerfile is None:
+            return None  # a third-party image (Kafka): its entrypoint is not ours to check
+        entrypoint = dockerfile.exec_form("ENTRYPOINT")
+        if command is None:
+            command = dockerfile.exec_form("CMD")
+    words = [*_words(entrypoint), *_words(command)]
+    return [compose_interpolate(w) for w in words]
+
+
+def _words(value: Any) -> list[str]:
+    if value is None:
+        return []
+    return shlex.split(value) if isinstance(value, str) else [str(v) for v in value]
+
+
+def pod_specs(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for doc in docs:
+        spec = doc.get("spec") or {}
+        if doc["kind"] == "Pod":
+            yield doc["metadata"]["name"], spec
+        elif "template" in spec:
+            yield doc["metadata"]["name"], spec["template"]["spec"]
+        elif "jobTemplate" in spec:
+            yield doc["metadata"]["name"], spec["jobTemplate"]["spec"]["template"]["spec"]
+
+
+def k8s_containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*spec.get("initContainers", []), *spec.get("containers", [])]
+
+
+def k8s_expand(word: str, container: dict[str, Any]) -> str:
+    """Kubernetes' $(VAR) expansion in command and args; an undefined VAR stays literal, a bug."""
+    env = {e["name"]: e.get("value", f"<{e['name']} from valueFrom>") for e in container.get("env", [])}
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        assert name in env, (f"container {container['name']!r}: $({name}) is not in its env, "
+                             "so Kubernetes passes it literally")
+        return env[name]
+    return re.sub(r"(?<!\$)\$\((\w+)\)", substitute, word).replace("$$(", "$(")
+
+
+def readme_commands() -> list[list[str]]:
+    """`trainsentry ...` lines inside the fenced code blocks of deploy/README.md."""
+    if not README.is_file():
+        return []
+    found, fenced, pending = [], False, ""
+    for line in README.read_text(encoding="utf-8").splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        if not fenced:
+            continue
+        text = (pending + line.strip()).removeprefix("$ ")
+        if text.endswith("\\"):
+            pending = text[:-1] + " "
+            continue
+        pending = ""
+        if text.startswith("trainsentry "):
+            found.append(shlex.split(text, comments=True))
+    return found
+
+
+def command_lines() -> list[CommandLine]:
+    """Every trainsentry command line of the deployment files. A file that cannot be read becomes
+    an entry with a ``problem``, so that its test fails instead of the whole module's collection."""
+    found: list[CommandLine] = []
+
+    def collect(source: str, read) -> None:
+        try:
+            found.extend(read())
+        except Exception as exc:  # reported by test_command_line_is_accepted_by_the_cli
+            found.append(CommandLine(source, [], problem=f"{type(exc).__name__}: {exc}"))
+
+    def dockerfile(path: Path) -> list[CommandLine]:
+        image = Dockerfile.read(path)
+        return [CommandLine(f"{path.name} ENTRYPOINT+CMD",
+                            image.exec_form("ENTRYPOINT") + image.exec_form("CMD"))]
+
+    def compose() -> list[CommandLine]:
+        lines = []
+        for name, service in load_compose()["services"].items():
+            argv = compose_argv(service)
+            if argv and argv[0] == "trainsentry":
+                lines.append(CommandLine(f"compose.yaml service {name}", argv, service))
+        return lines
+
+    def manifest() -> list[CommandLine]:
+        lines = []
+        for owner, spec in pod_specs(load_manifest()):
+            for container in k8s_containers(spec):
+                words = [*container.get("command", []), *container.get("args", [])]
+                argv = [k8s_expand(str(w), container) for w in words]
+                if argv and argv[0] == "trainsentry":
+                    lines.append(CommandLine(f"{MANIFEST.name} {owner}/{container['name']}", argv, container))
+        return lines
+
+    def readme() -> list[CommandLine]:
+        return [CommandLine(f"README.md command {i + 1}", argv) for i, argv in enumerate(readme_commands())]
+
+    collect(SIDECAR_DOCKERFILE.name, lambda: dockerfile(SIDECAR_DOCKERFILE))
+    collect(TRAINING_DOCKERFILE.name, lambda: dockerfile(TRAINING_DOCKERFILE))
+    collect(COMPOSE.name, compose)
+    collect(MANIFEST.name, manifest)
+    collect(README.name, readme)
+    return found
+
+
+COMMANDS = command_lines()
+
+
+# --- every file parses ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path", sorted(DEPLOY.rglob("*.y*ml")), ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_yaml_parses(path: Path) -> None:
+    docs = [doc for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")) if doc is not None]
+    assert docs and all(isinstance(doc, dict) for doc in docs)
+
+
+def test_rules_config_loads_with_the_real_loader() -> None:
+    config_module = _optional_module("trainsentry.rules.config")
+    tomllib.loads(RULES.read_text(encoding="utf-8"))  # at least valid TOML, whatever the loader
+    if config_module is None or not hasattr(config_module, "load_config"):
+        pytest.skip("trainsentry.rules.config.load_config does not exist yet: checked TOML syntax only")
+    config = config_module.load_config(RULES)
+    assert config.rules, "the shipped configuration runs no rule"
+    engine_module = _optional_module("trainsentry.consumers.engine")
+    if engine_module is not None:
+        engine_module.Engine(config)  # what `trainsentry run` does with it at start-up
+
+
+def _optional_module(name: str):
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise  # the module exists and is broken: that is a failure, not a skip
+        return None
+
+
+# --- every trainsentry command line is one the CLI accepts ----------------------------------------
+
+def test_command_lines_are_found() -> None:
+    """The collection below is not vacuous: every deployment contributes its command lines."""
+    where = " | ".join(c.where for c in COMMANDS)
+    for expected in ("Dockerfile ENTRYPOINT+CMD", "training.Dockerfile ENTRYPOINT+CMD",
+                     "compose.yaml service sidecar", "compose.yaml service training",
+                     "training-with-sidecar.yaml digits-training/trainsentry",
+                     "training-with-sidecar.yaml digits-training/training"):
+        assert expected in where, f"no trainsentry command line from {expected}; found: {where}"
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c.where)
+def test_command_line_is_accepted_by_the_cli(command: CommandLine) -> None:
+    assert command.problem is None, f"{command.where}: {command.problem}"
+    argv = command.argv[1:]
+    if argv and argv[0] == "tap":  # cli.main hands `tap ...` to the tap's own parser
+        check_tap(argv[1:], command.where)
+        return
+    namespace = parse(cli._parser(), argv, command.where)
+    assert namespace.command != "tap", f"{command.where}: `tap` must come first to reach the log tap"
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str], where: str) -> argparse.Namespace:
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            return parser.parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"{where}: the CLI rejects {shlex.join(argv)}:\n{stderr.getvalue()}")
+
+
+TAP_PARSER_FACTORIES = ("_parser", "build_parser", "make_parser", "parser")
+
+
+def check_tap(argv: list[str], where: str) -> None:
+    assert "--" in argv, f"{where}: tap needs `-- COMMAND ...` to know where its options end"
+    options, command = argv[:argv.index("--")], argv[argv.index("--") + 1:]
+    assert command, f"{where}: nothing to run after `--`"
+    assert "--trial" in options and options.index("--trial") + 1 < len(options), (
+        f"{where}: tap needs --trial ID")
+    tap = _optional_module("trainsentry.producers.tap")
+    if tap is None:
+        pytest.skip("trainsentry.producers.tap does not exist yet: checked only that the part "
+                    f"before `--` has --trial ID and that a command follows ({where})")
+    factory = next((getattr(tap, name) for name in TAP_PARSER_FACTORIES
+                    if callable(getattr(tap, name, None))), None)
+    if factory is None:
+        pytest.skip("trainsentry.producers.tap exposes no parser factory "
+                    f"({', '.join(TAP_PARSER_FACTORIES)}): checked only the part before `--` ({where})")
+    parse(factory(), argv, where)
+
+
+# --- --config points at a file the deployment mounts ---------------------------------------------
+
+def test_dockerfile_default_config_is_copied_into_the_image() -> None:
+    dockerfile = Dockerfile.read(SIDECAR_DOCKERFILE)
+    config = CommandLine("Dockerfile", dockerfile.exec_form("CMD")).option("--config")
+    assert config, "the sidecar's default CMD names no --config"
+    sources = [srcs for srcs, dest in dockerfile.copies("final") if dest == config]
+    assert sources, f"the image's default --config {config} is not COPYed to that path"
+    assert all((ROOT / src).is_file() for src in sources[-1])
+
+
+def test_compose_config_paths_are_mounted() -> None:
+    checked = 0
+    for command in COMMANDS:
+        if not command.where.startswith("compose.yaml") or not command.option("--config"):
+            continue
+        path = command.option("--config")
+        mounts = {}
+        for volume in command.service.get("volumes", []):
+            if isinstance(volume, str):
+                source, target = volume.split(":")[:2]
+            else:
+                source, target = volume.get("source"), volume["target"]
+            mounts[target] = source
+        assert path in mounts, f"{command.where}: --config {path} is not a mounted file"
+        source = (COMPOSE.parent / mounts[path]).resolve()
+        assert source.is_file(), f"{command.where}: mounts {mounts[path]}, which does not exist"
+        assert source == RULES.resolve(), f"{command.where}: mounts {source}, not {RULES}"
+        checked += 1
+    assert checked, "no compose service runs with --config"
+
+
+def test_manifest_config_paths_are_mounted_from_the_configmap() -> None:
+    docs = load_manifest()
+    configmaps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "ConfigMap"}
+    checked = 0
+    for _, spec in pod_specs(docs):
+        volumes = {v["name"]: v for v in spec.get("volumes", [])}
+        for container in k8s_containers(spec):
+            path = CommandLine(container["name"], [*container.get("command", []),
+                                                   *container.get("args", [])]).option("--config")
+            if not path:
+                continue
+            name, key = configmap_source(PurePosixPath(path), container, volumes, configmaps)
+            assert configmaps[name]["data"][key] == RULES.read_text(encoding="utf-8"), (
+                f"ConfigMap {name!r} key {key!r} differs from deploy/rules.toml: keep them equal")
+            checked += 1
+    assert checked, "no container in the manifest runs with --config"
+
+
+def configmap_source(path: PurePosixPath, container: dict[str, Any], volumes: dict[str, Any],
+                     configmaps: dict[str, Any]) -> tuple[str, str]:
+    """(ConfigMap name, key) of the file a container sees at ``path``."""
+    for mount in container.get("volumeMounts", []):
+        target = PurePosixPath(mount["mountPath"])
+        if path != target and target not in path.parents:
+            continue
+        volume = volumes.get(mount["name"])
+        assert volume is not None, f"volumeMount {mount['name']!r} names no volume of the pod"
+        assert "configMap" in volume, f"--config {path} is mounted from {volume}, not a ConfigMap"
+        name = volume["configMap"]["name"]
+        assert name in configmaps, f"ConfigMap {name!r} is not defined in {MANIFEST.name}"
+        relative = mount.get("subPath") if path == target else str(path.relative_to(target))
+        assert relative, f"--config {path} is the mount point itself, without a subPath"
+        items = volume["configMap"].get("items")
+        if items:  # then only the listed keys appear, each under its `path`
+            by_path = {item["path"]: item["key"] for item in items}
+            assert relative in by_path, f"--config {path}: {relative} is not among the ConfigMap items"
+            key = by_path[relative]
+        else:
+            key = relative
+        assert key in configmaps[name].get("data", {}), f"ConfigMap {name!r} has no key {key!r}"
+        return name, key
+    pytest.fail(f"container {container['name']!r}: --config {path} is under no volumeMount")
+
+
+def test_configmap_rules_load_with_the_real_loader() -> None:
+    config_module = _optional_module("trainsentry.rules.config")
+    if config_module is None or not hasattr(config_module, "parse_config"):
+        pytest.skip("trainsentry.rules.config.parse_config does not exist yet")
+    for doc in load_manifest():
+        if doc["kind"] == "ConfigMap":
+            for key, text in doc["data"].items():
+                if key.endswith((".toml", ".json")):
+                    assert config_module.parse_config(text, key.rsplit(".", 1)[1]).rules
+
+
+# --- the compose file -----------------------------------------------------------------------------
+
+def test_compose_has_kafka_sidecar_and_training() -> None:
+    services = load_compose()["services"]
+    assert {"kafka", "sidecar", "training"} <= set(services)
+    for name in ("sidecar", "training"):
+        assert services[name]["depends_on"]["kafka"]["condition"] == "service_healthy", (
+            f"{name} must wait for a healthy Kafka")
+    assert services["kafka"].get("healthcheck", {}).get("test"), "service_healthy needs a healthcheck"
+
+
+def test_compose_kafka_is_apache_kafka_in_kraft_mode() -> None:
+    kafka = load_compose()["services"]["kafka"]
+    image, _, tag = kafka["image"].partition(":")
+    assert image == "apache/kafka"
+    assert tag and tag != "latest", "pin the Kafka version"
+    env = {k: str(v) for k, v in kafka["environment"].items()}
+    assert set(env["KAFKA_PROCESS_ROLES"].split(",")) == {"broker", "controller"}
+    assert not any("ZOOKEEPER" in k for k in env), "KRaft mode has no ZooKeeper"
+    node_id = env["KAFKA_NODE_ID"]
+    voters = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
+    assert any(v.startswith(f"{node_id}@") for v in voters), "the node must be a controller voter"
+    listeners = _listeners(env["KAFKA_LISTENERS"])
+    protocols = dict(p.split(":") for p in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    for name in env["KAFKA_CONTROLLER_LISTENER_NAMES"].split(","):
+        assert name in listeners and name in protocols
+    for name in _listeners(env["KAFKA_ADVERTISED_LISTENERS"]):
+        assert name in listeners and name in protocols, f"advertised listener {name} is not a listener"
+    assert int(env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]) == 1, "one node: one replica"
+
+
+def _listeners(value: str) -> dict[str, str]:
+    """{NAME: host:port} of a listeners setting such as INTERNAL://kafka:9092,CONTROLLER://:9093."""
+    return dict(part.split("://", 1) for part in value.split(","))
+
+
+def test_compose_clients_use_an_advertised_kafka_listener() -> None:
+    """The containers reach Kafka at an address it advertises (else the client is sent elsewhere)."""
+    services = load_compose()["services"]
+    env = services["kafka"]["environment"]
+    advertised = set(_listeners(env["KAFKA_ADVERTISED_LISTENERS"]).values())
+    checked = 0
+    for command in COMMANDS:
+        if command.where.startswith("compose.yaml"):
+            servers = command.option("--bootstrap-servers") or command.service.get(
+                "environment", {}).get("KAFKA_BOOTSTRAP_SERVERS")
+            assert servers, f"{command.where}: no --bootstrap-servers and no $KAFKA_BOOTSTRAP_SERVERS"
+            for server in servers.split(","):
+                assert server in advertised, f"{command.where}: {server} is not advertised by kafka"
+            checked += 1
+    assert checked >= 2
+    training_env = services["training"].get("environment", {})
+    assert training_env.get("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092") in advertised
+
+
+def test_compose_builds_from_the_deploy_dockerfiles() -> None:
+    for name, service in load_compose()["services"].items():
+        dockerfile = compose_dockerfile(service)
+        if dockerfile is not None:
+            assert dockerfile.is_file(), f"service {name}: {dockerfile} does not exist"
+            assert dockerfile.parent.parent == ROOT and dockerfile.parent == DEPLOY
+    assert compose_dockerfile(load_compose()["services"]["sidecar"]) == SIDECAR_DOCKERFILE
+    assert compose_dockerfile(load_compose()["services"]["training"]) == TRAINING_DOCKERFILE
+
+
+def test_compose_sidecar_metrics_match_the_image() -> None:
+    services = load_compose()["services"]
+    sidecar = next(c for c in COMMANDS if c.where == "compose.yaml service sidecar")
+    port = sidecar.option("--metrics-port")
+    assert port == _image_metrics_port(), "the image's health check probes another port"
+    published = [str(p).rsplit(":", 1)[-1] for p in services["sidecar"].get("ports", [])]
+    assert port in published
+
+
+def test_compose_services_not_serving_metrics_disable_the_image_healthcheck() -> None:
+    """The sidecar image's HEALTHCHECK probes the metrics port: other commands would be 'unhealthy'."""
+    for command in COMMANDS:
+        if (command.where.startswith("compose.yaml")
+                and compose_dockerfile(command.service) == SIDECAR_DOCKERFILE):
+            if command.argv[1] == "run" and command.option("--metrics-port") == _image_metrics_port():
+                continue
+            assert command.service.get("healthcheck", {}).get("disable") is True, (
+                f"{command.where}: runs {command.argv[1]!r} without serving metrics; disable the healthcheck")
+
+
+def test_compose_config_with_docker_compose() -> None:
+    """Where the compose plugin is installed, it validates the file against the compose spec."""
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("no docker client")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip("the docker client has no compose plugin")
+    result = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+
+
+# --- the Dockerfiles -------------------------------------------------------------------------------
+
+def _image_metrics_port() -> str:
+    dockerfile = Dockerfile.read(SIDECAR_DOCKERFILE)
+    ports = re.findall(r"127\.0\.0\.1:(\d+)/metrics", " ".join(dockerfile.healthcheck() or []))
+    assert len(ports) == 1, "the HEALTHCHECK should probe http://127.0.0.1:PORT/metrics"
+    return ports[0]
+
+
+def test_sidecar_dockerfile_runs_the_sidecar() -> None:
+    dockerfile = Dockerfile.read(SIDECAR_DOCKERFILE)
+    assert dockerfile.final_stage[0][1].split()[0] == "python:3.11-slim"
+    assert dockerfile.exec_form("ENTRYPOINT") == ["trainsentry"]
+    command = CommandLine("Dockerfile", ["trainsentry", *dockerfile.exec_form("CMD")])
+    assert command.argv[1] == "run"
+    port = command.option("--metrics-port")
+    assert port and port == _image_metrics_port()
+    assert port in (dockerfile.last("EXPOSE") or "").split()
+
+
+@pytest.mark.parametrize("path", [SIDECAR_DOCKERFILE, TRAINING_DOCKERFILE], ids=lambda p: p.name)
+def test_dockerfile_runs_as_a_numeric_non_root_user(path: Path) -> None:
+    user = Dockerfile.read(path).last("USER")
+    assert user, f"{path.name}: no USER, the container would run as root"
+    uid = user.split(":")[0]
+    assert uid.isdigit() and int(uid) != 0, "numeric and not 0: Kubernetes' runAsNonRoot checks it"
+
+
+@pytest.mark.parametrize("path", [SIDECAR_DOCKERFILE, TRAINING_DOCKERFILE], ids=lambda p: p.name)
+def test_dockerfile_copies_the_whole_package(path: Path) -> None:
+    """Every package directory of pyproject.toml, and what the build needs, reaches the image."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    needed = {"pyproject.toml", project["project"]["readme"],
+              *project["tool"]["setuptools"]["package-dir"].values()}
+    copied = {src.rstrip("/") for sources, _ in Dockerfile.read(path).copies() for src in sources}
+    assert {n.rstrip("/") for n in needed} <= copied, f"{path.name} misses {needed - copied}"
+
+
+@pytest.mark.parametrize("path", [SIDECAR_DOCKERFILE, TRAINING_DOCKERFILE], ids=lambda p: p.name)
+def test_dockerignore_keeps_what_the_dockerfile_copies(path: Path) -> None:
+    """The Dockerfile-specific ignore file (BuildKit reads <Dockerfile>.dockerignore) must not
+    exclude a file a COPY needs, and must keep the virtualenv and git history out."""
+    ignore = path.with_name(path.name + ".dockerignore")
+    assert ignore.is_file(), f"{ignore.name} is missing: the whole repository would be the context"
+    patterns = [line.strip() for line in ignore.read_text(encoding="utf-8").splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+    for sources, _ in Dockerfile.read(path).copies():
+        for source in sources:
+            where = ROOT / source
+            if source.rstrip("/") == "examples" and not examples_written():
+                continue  # checked by test_training_script_exists_in_the_training_image
+            assert where.exists(), f"{path.name}: COPY {source}: no such file in the repository"
+            files = [where] if where.is_file() else [
+                f for f in where.rglob("*") if f.is_file() and "__pycache__" not in f.parts]
+            for file in files:
+                relative = file.relative_to(ROOT).as_posix()
+                assert not dockerignore_excludes(patterns, relative), f"{ignore.name} excludes {relative}"
+    for unwanted in (".venv/bin/python", ".git/HEAD", "consumers/__pycache__/cli.cpython-311.pyc"):
+        assert dockerignore_excludes(patterns, unwanted), f"{ignore.name} lets {unwanted} in"
+
+
+def dockerignore_excludes(patterns: list[str], path: str) -> bool:
+    """Docker's rule: the last pattern matching the path or one of its parents decides."""
+    excluded = False
+    parents = [path.split("/")[:i] for i in range(1, path.count("/") + 2)]
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        regex = _glob(pattern.lstrip("!").strip("/"))
+        if any(regex.fullmatch("/".join(parts)) for parts in parents):
+            excluded = not negate
+    return excluded
+
+
+def _glob(pattern: str) -> re.Pattern:
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
+
+
+def test_sidecar_image_has_no_broker_extra_and_training_image_has_examples() -> None:
+    sidecar_runs = " ".join(v for k, v in Dockerfile.read(SIDECAR_DOCKERFILE).instructions if k == "RUN")
+    assert "broker" not in sidecar_runs, "the sidecar uses an existing cluster: no embedded broker"
+    training = Dockerfile.read(TRAINING_DOCKERFILE)
+    training_runs = " ".join(v for k, v in training.instructions if k == "RUN")
+    assert "[examples]" in training_runs
+    assert any("examples/" in sources or "examples" in sources for sources, _ in training.copies("final"))
+
+
+def examples_written() -> bool:
+    return any((ROOT / "examples").glob("*.py"))
+
+
+def test_training_script_exists_in_the_training_image() -> None:
+    """The script every tap runs is in the repository and copied into the training image."""
+    scripts = set()
+    for command in COMMANDS:
+        if command.argv[1:2] == ["tap"]:
+            after = command.argv[command.argv.index("--") + 1:]
+            scripts.update(w for w in after if w.endswith(".py"))
+    assert scripts, "no tap command runs a Python script"
+    if not examples_written():
+        pytest.skip("examples/ is not written yet")
+    for script in scripts:
+        assert (ROOT / script).is_file(), f"{script} does not exist in the repository"
+        assert script.startswith("examples/"), f"{script} is not copied into the training image"
+
+
+# --- the Kubernetes manifest -----------------------------------------------------------------------
+
+def _job() -> tuple[dict[str, Any], dict[str, Any]]:
+    docs = load_manifest()
+    assert {d["kind"] for d in docs} >= {"ConfigMap", "Job"}
+    job = next(d for d in docs if d["kind"] == "Job")
+    return job, job["spec"]["template"]
+
+
+def test_manifest_runs_the_sidecar_as_a_native_sidecar() -> None:
+    _, template = _job()
+    spec = template["spec"]
+    sidecars = [c for c in spec.get("initContainers", []) if c.get("restartPolicy") == "Always"]
+    assert len(sidecars) == 1
+    sidecar = sidecars[0]
+    assert sidecar["command"][:2] == ["trainsentry", "run"] or (
+        sidecar["command"] == ["trainsentry"] and sidecar["args"][0] == "run")
+    assert spec["restartPolicy"] in ("Never", "OnFailure")
+    training = spec["containers"]
+    assert [c["command"][:2] for c in training] == [["trainsentry", "tap"]]
+
+
+def test_manifest_containers_point_at_kafka_and_have_resources() -> None:
+    _, template = _job()
+    for container in k8s_containers(template["spec"]):
+        env = {e["name"]: e for e in container.get("env", [])}
+        assert env.get("KAFKA_BOOTSTRAP_SERVERS", {}).get("value"), (
+            f"{container['name']}: set KAFKA_BOOTSTRAP_SERVERS to the cluster's bootstrap service")
+        resources = container.get("resources", {})
+        assert resources.get("requests") and resources.get("limits"), f"{container['name']}: resources"
+        assert resources["limits"].get("memory"), f"{container['name']}: a memory limit"
+
+
+def test_manifest_metrics_port_probes_and_scrape_annotations_agree() -> None:
+    _, template = _job()
+    sidecar = next(c for c in template["spec"]["initContainers"] if c.get("restartPolicy") == "Always")
+    command = CommandLine("sidecar", [*sidecar["command"], *sidecar.get("args", [])])
+    port = command.option("--metrics-port")
+    named = {p["name"]: p["containerPort"] for p in sidecar["ports"]}
+    assert str(named["metrics"]) == port
+    annotations = template["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert annotations["prometheus.io/port"] == port
+    assert annotations.get("prometheus.io/path", "/metrics") == "/metrics"
+    for probe_name in ("startupProbe", "livenessProbe"):
+        probe = sidecar[probe_name]["httpGet"]
+        assert probe["path"] == "/metrics" and str(named.get(probe["port"], probe["port"])) == port
+
+
+def test_manifest_sidecar_image_matches_the_dockerfile_user() -> None:
+    """runAsNonRoot with the image's numeric USER: the pod starts (a named USER would be refused)."""
+    _, template = _job()
+    assert template["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert Dockerfile.read(SIDECAR_DOCKERFILE).last("USER").split(":")[0].isdigit()
