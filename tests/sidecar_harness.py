@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,9 +60,20 @@ class SidecarProcess:
     def stderr(self) -> str:
         return "".join(self._stderr)
 
+    def wait_ready(self, timeout: float = 30) -> None:
+        """Wait until the sidecar says it is consuming (its signal handlers are in place)."""
+        assert self.process
+        deadline = time.monotonic() + timeout
+        while "sidecar consuming" not in self.stderr:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
         """Signal the process and wait for it; its exit code."""
         assert self.process
+        if sig != signal.SIGKILL:
+            self.wait_ready()
         if self.process.poll() is None:
             self.process.send_signal(sig)
         code = self.process.wait(timeout=timeout)
