@@ -160,3 +160,11 @@ def test_bad_bootstrap_servers_is_one_line(tmp_path) -> None:
     assert done.returncode == 1, done.stderr
     assert "cannot reach Kafka at" in done.stderr and "Traceback" not in done.stderr
     assert done.stderr.strip().count("\n") == 0
+
+
+def test_demo_shows_an_alert_that_came_through_the_live_broker() -> None:
+    done = cli("demo", "--steps", "200", timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ALERT LossNotDecreasing trial=demo-run" in done.stdout
+    assert done.stdout.rstrip().endswith("broker stopped.")
+    assert "Traceback" not in done.stderr

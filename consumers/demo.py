@@ -1,0 +1,108 @@
+"""``trainsentry demo``: the whole product in a few seconds, on the embedded broker.
+
+A synthetic training run publishes its loss, one layer's weights and its log lines through the
+real producer library; the real sidecar runs beside it; alerts are followed from the alerts topic
+and printed as they arrive, while training is still going. Everything is torn down at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+
+import numpy as np
+
+from trainsentry.consumers.broker import EmbeddedBroker, delete_topics
+from trainsentry.consumers.engine import Engine
+from trainsentry.consumers.settings import KafkaSettings
+from trainsentry.consumers.sidecar import Sidecar, SidecarOptions
+from trainsentry.consumers.tail import alert_line, follow_alerts
+from trainsentry.producers.protocol import AlertEvent, Topics
+from trainsentry.producers.publisher import TensorPublisher
+from trainsentry.producers.save_config import SaveConfig
+from trainsentry.rules.config import Config, RuleConfig
+from trainsentry.rules.metrics import MetricDefinition
+
+TRIAL = "demo-run"
+PLATEAU_AT = 120  # the loss stops falling here: LossNotDecreasing should say so within seconds
+
+DEMO_CONFIG = Config(
+    rules=(RuleConfig.of("LossNotDecreasing", num_steps=20),
+           RuleConfig.of("WeightUpdateRatio")),
+    metrics=(MetricDefinition("train_loss", r"loss=([-+0-9.eE]+|nan|inf)"),),
+)
+
+
+def synthetic_training(servers: str, topics: Topics, steps: int, step_seconds: float) -> None:
+    """A training loop whose loss plateaus at :data:`PLATEAU_AT` and whose weights then freeze."""
+    rng = np.random.default_rng(0)
+    weight = rng.normal(scale=0.1, size=(32, 32)).astype(np.float32)
+    publisher = TensorPublisher(TRIAL, save_config=SaveConfig(save_interval=1),
+                                bootstrap_servers=servers, topic_prefix=topics.prefix)
+    try:
+        for step in range(steps):
+            if step < PLATEAU_AT:
+                loss = 2.0 * math.exp(-step / 40) + 0.3 + rng.normal(scale=0.01)
+                weight += rng.normal(scale=1e-3, size=weight.shape).astype(np.float32)
+            else:
+                loss = 0.45 + rng.normal(scale=0.01)  # stuck; and the optimizer stopped moving
+            publisher.scalar("loss", loss, step=step, collections=["losses"])
+            if step % 10 == 0:
+                publisher.tensor("fc1.weight", weight, step=step, collections=["weights"])
+                publisher.log_line(f"step {step} loss={loss:.4f}")
+                print(f"  training  step {step:4d}  loss {loss:.4f}", flush=True)
+            time.sleep(step_seconds)
+    finally:
+        publisher.close(timeout=10)
+
+
+async def run_demo(bootstrap_servers: str | None = None, steps: int = 300,
+                   step_seconds: float = 0.01) -> int:
+    """Run the demo; 0 when at least one alert arrived live, 1 otherwise."""
+    broker = None
+    if bootstrap_servers is None:
+        print("starting the embedded Kafka-protocol broker (Tansu) ...", flush=True)
+        broker = EmbeddedBroker().start()
+        bootstrap_servers = broker.bootstrap_servers
+    topics = Topics(f"trainsentry-demo-{uuid.uuid4().hex[:8]}")
+    settings = KafkaSettings(bootstrap_servers=bootstrap_servers, topics=topics,
+                             group_id=f"{topics.prefix}-sidecar",
+                             session_timeout_ms=2000, heartbeat_interval_ms=500)
+    logging.getLogger("trainsentry").setLevel(logging.WARNING)  # the demo prints its own lines
+    alerts: list[AlertEvent] = []
+
+    def show(alert: AlertEvent) -> None:
+        alerts.append(alert)
+        delay_ms = (time.time() - alert.event_ts) * 1000
+        print(f"  {alert_line(alert)}  (+{delay_ms:.0f} ms after the step was written)", flush=True)
+
+    stop = asyncio.Event()
+    try:
+        print(f"broker at {bootstrap_servers}; sidecar rules: LossNotDecreasing(num_steps=20), "
+              f"WeightUpdateRatio; topics {topics.prefix}.*", flush=True)
+        sidecar = asyncio.create_task(Sidecar(Engine(DEMO_CONFIG), settings, SidecarOptions()).run(stop))
+        follower = asyncio.create_task(follow_alerts(settings, show, stop=stop))
+        print(f"training {steps} steps; the loss stops falling at step {PLATEAU_AT} ...", flush=True)
+        await asyncio.to_thread(synthetic_training, bootstrap_servers, topics, steps, step_seconds)
+        deadline = time.monotonic() + 15
+        while not alerts and time.monotonic() < deadline and not sidecar.done():
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # let the last alerts of the run arrive
+        stop.set()
+        await asyncio.gather(sidecar, follower)
+    finally:
+        stop.set()
+        if broker is None:
+            await delete_topics(bootstrap_servers, topics.all())
+        else:
+            broker.stop()
+    kinds = sorted({a.rule_type for a in alerts})
+    if not alerts:
+        print("no alert arrived: something is wrong (see the messages above)", flush=True)
+        return 1
+    print(f"done: {len(alerts)} alerts ({', '.join(kinds)}) came through the live broker; "
+          f"broker stopped.", flush=True)
+    return 0
