@@ -1,0 +1,217 @@
+"""Alert latency: from the producer's send of the step that trips a rule to the alert at a subscriber.
+
+An open-loop producer offers scalar losses at a fixed rate over 50 trials. Every 50th step of a
+trial is a spike that LossNotDecreasing (``num_steps`` 10) turns into an alert; the spike's ``ts``
+is its send time (``time.time()``), and the alert carries it back as ``event_ts``. A subscriber on
+the alerts topic computes ``arrival - event_ts``.
+
+Beside it, the same load through a minimal relay (``benchmarks.relay``) on the same broker with the
+same fetch settings: its subscriber computes ``arrival - ts`` for the same spike events. That is
+the floor any sidecar has: two fetches and one produce. The sidecar runs as ``trainsentry run`` in
+its own process, the relay in its own process; the producer and the subscriber share this one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import msgpack
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from benchmarks import cluster, processes, workload
+from benchmarks.report import Row, Section, Target, number
+from benchmarks.stats import percentile
+from trainsentry.consumers.settings import KafkaSettings
+from trainsentry.producers.protocol import ScalarEvent, encode
+
+TRIALS = 50
+SPIKE_EVERY = 50           # steps between two spikes of one trial's loss
+PRODUCER_LINGER_MS = 5
+SETTLE_SECONDS = 2.0       # after the first output: start-up backlog drained before measuring
+DRAIN_SECONDS = 10.0       # longest wait for the outputs of the last events sent
+TARGET_ADDED_P99_MS = 10.0
+
+
+def trips(step: int) -> bool:
+    return step > 0 and step % SPIKE_EVERY == 0
+
+
+def loss_at(step: int) -> float:
+    """Falls steadily, except for a spike every :data:`SPIKE_EVERY` steps (evaluated every 10)."""
+    return 10.0 if trips(step) else 1.0 / (1.0 + 0.01 * step)
+
+
+async def offer_load(producer: AIOKafkaProducer, topic: str, rate: float, stop: asyncio.Event) -> list[float]:
+    """Send at ``rate`` events/s until ``stop``; the send times of the events that trip the rule."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    sent = 0
+    tripping: list[float] = []
+    while not stop.is_set():
+        due = int((loop.time() - started) * rate) + 1
+        while sent < due:
+            trial, step = workload.trial_name(sent % TRIALS), sent // TRIALS
+            ts = time.time()
+            event = ScalarEvent(trial=trial, ts=ts, mode="TRAIN", step=step, name="loss",
+                                value=loss_at(step), collections=("losses",))
+            await producer.send(topic, encode(event), key=trial.encode())
+            if trips(step):
+                tripping.append(ts)
+            sent += 1
+        await asyncio.sleep(0.001)
+    return tripping
+
+
+def alert_sent_at(obj: dict) -> float | None:
+    """The send time an alert of the spike carries back (``event_ts``)."""
+    if obj.get("type") == "alert" and obj.get("rule_type") == "LossNotDecreasing":
+        return obj["event_ts"]
+    return None
+
+
+def relayed_sent_at(obj: dict) -> float | None:
+    """The send time of a relayed spike event (its own ``ts``)."""
+    if obj.get("type") == "scalar" and trips(obj["step"]):
+        return obj["ts"]
+    return None
+
+
+@dataclass
+class Subscriber:
+    """Reads a topic from its beginning, noting (send time, latency) for each output of a spike."""
+
+    settings: KafkaSettings
+    topic: str
+    sent_at: Callable[[dict], float | None]
+    samples: list[tuple[float, float]] = field(default_factory=list)
+    first_output: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(self.topic, bootstrap_servers=self.settings.bootstrap_servers,
+                                    group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", **cluster.fetch_options(self.settings))
+        await consumer.start()
+        try:
+            while not stop.is_set():
+                batch = await consumer.getmany(timeout_ms=100)
+                arrived = time.time()
+                for records in batch.values():
+                    for record in records:
+                        sent = self.sent_at(msgpack.unpackb(record.value, raw=False))
+                        if sent is not None:
+                            self.samples.append((sent, arrived - sent))
+                            self.first_output.set()
+        finally:
+            await consumer.stop()
+
+
+@dataclass(frozen=True)
+class Latencies:
+    system: str
+    rate: int
+    seconds: list[float]
+    expected: int
+
+    def p(self, q: float) -> float:
+        return percentile(self.seconds, q) * 1000.0
+
+    @property
+    def missing(self) -> int:
+        return self.expected - len(self.seconds)
+
+
+async def measure(bootstrap_servers: str, system: str, rate: int, duration: float, config: Path) -> Latencies:
+    topics = cluster.fresh_topics(f"latency-{system}")
+    relayed = f"{topics.prefix}.relayed"
+    await cluster.create(bootstrap_servers, topics, relayed)
+    settings = cluster.sidecar_settings(bootstrap_servers, topics)
+    if system == "sidecar":
+        child = processes.sidecar(bootstrap_servers, topics, config, settings.group_id,
+                                  settings.fetch_max_wait_ms)
+        subscriber = Subscriber(settings, topics.alerts, alert_sent_at)
+    else:
+        child = processes.relay(bootstrap_servers, topics.tensors, relayed, settings.group_id,
+                                settings.fetch_max_wait_ms)
+        subscriber = Subscriber(settings, relayed, relayed_sent_at)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks=1, linger_ms=PRODUCER_LINGER_MS)
+    stop_sending, stop_reading = asyncio.Event(), asyncio.Event()
+    try:
+        with child:
+            await producer.start()
+            reading = asyncio.create_task(subscriber.run(stop_reading))
+            sending = asyncio.create_task(offer_load(producer, topics.tensors, rate, stop_sending))
+            await _first_output(subscriber, child)
+            await asyncio.sleep(SETTLE_SECONDS)
+            begin = time.time()
+            await asyncio.sleep(duration)
+            end = time.time()
+            stop_sending.set()
+            expected = sum(1 for ts in await sending if begin <= ts < end)
+            deadline = time.monotonic() + DRAIN_SECONDS
+            while _in_window(subscriber, begin, end) < expected and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            stop_reading.set()
+            await reading
+            child.check_alive()
+    finally:
+        await producer.stop()
+        await cluster.drop(bootstrap_servers, topics, relayed)
+    seconds = [latency for sent, latency in subscriber.samples if begin <= sent < end]
+    return Latencies(system, rate, seconds, expected)
+
+
+async def _first_output(subscriber: Subscriber, child: processes.Child, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not subscriber.first_output.is_set():
+        child.check_alive()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no output within {timeout:.0f}s:\n{child.stderr()[-2000:]}")
+        await asyncio.sleep(0.1)
+
+
+def _in_window(subscriber: Subscriber, begin: float, end: float) -> int:
+    return sum(1 for sent, _ in subscriber.samples if begin <= sent < end)
+
+
+def section(pairs: list[tuple[Latencies, Latencies]]) -> Section:
+    out = Section("Alert latency")
+    for relay, sidecar in pairs:
+        target = None
+        added_p99 = sidecar.p(99) - relay.p(99)
+        if sidecar.rate >= 10_000:
+            target = Target(f"p99 <= relay p99 + {TARGET_ADDED_P99_MS:g} ms", added_p99 <= TARGET_ADDED_P99_MS)
+        out.rows.append(Row(
+            f"p50 / p99 at {sidecar.rate:,} events/s",
+            f"{number(sidecar.p(50))} / {number(sidecar.p(99))} ms",
+            f"relay {number(relay.p(50))} / {number(relay.p(99))} ms",
+            f"{sidecar.p(50) - relay.p(50):+.1f} / {added_p99:+.1f} ms", target))
+        for result in (relay, sidecar):
+            out.notes.append(
+                f"{result.system} at {result.rate:,} events/s: {len(result.seconds):,} samples "
+                f"({result.missing} missing), p50 {number(result.p(50))} ms, p90 "
+                f"{number(result.p(90))} ms, p99 {number(result.p(99))} ms, max "
+                f"{number(max(result.seconds, default=float('nan')) * 1000)} ms")
+    out.notes.append(
+        f"Open-loop producer over {TRIALS} trials (aiokafka, linger_ms={PRODUCER_LINGER_MS}); a spike "
+        f"every {SPIKE_EVERY} steps of a trial trips LossNotDecreasing; fetch_max_wait_ms "
+        f"{cluster.sidecar_settings('-').fetch_max_wait_ms} for the sidecar, the relay and both "
+        "subscribers (Tansu answers a waiting fetch only at fetch_max_wait_ms, so each hop costs up "
+        "to that).")
+    return out
+
+
+def run(bootstrap_servers: str, loads: list[tuple[int, float]]) -> Section:
+    """``loads``: (events/s, measured seconds) pairs; the relay and the sidecar back to back at each."""
+    pairs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        config = workload.write_config(Path(tmp))
+        for rate, duration in loads:
+            relay = asyncio.run(measure(bootstrap_servers, "relay", rate, duration, config))
+            sidecar = asyncio.run(measure(bootstrap_servers, "sidecar", rate, duration, config))
+            pairs.append((relay, sidecar))
+    return section(pairs)
