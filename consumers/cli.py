@@ -112,6 +112,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     for notice in engine.drain_notices():
         print(f"{PROG}: {notice}", file=sys.stderr)
     _print_summary(summary, count, args.publish or args.output)
+    if engine.objectives is not None:
+        _print_ranking(engine.objectives)
     return 0
 
 
@@ -199,6 +201,18 @@ def _print_summary(summary, alerts: int, target: str) -> None:
     for path, offset in summary.undecodable:
         print(f"{PROG}: {path}: undecodable bytes at offset {offset}; the rest of that file was not read",
               file=sys.stderr)
+
+
+def _print_ranking(objectives) -> None:
+    """The trials ranked by their objective's final value, as SageMaker tuning reports it."""
+    objective = objectives.objective
+    print(f"{PROG}: objective {objective.metric} ({objective.type}), trials by final value:",
+          file=sys.stderr)
+    for rank, result in enumerate(objectives.ranking(), 1):
+        print(f"{PROG}:   {rank}. {result.trial}: final {result.final:g} (step {result.final_step}), "
+              f"best {result.best:g} (step {result.best_step})", file=sys.stderr)
+    for trial in objectives.never_emitted():
+        print(f"{PROG}:   {trial}: never emitted {objective.metric}", file=sys.stderr)
 
 
 def _time(text: str) -> float:

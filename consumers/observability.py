@@ -35,9 +35,22 @@ class SidecarMetrics:
         self.state_bytes = Gauge("trainsentry_state_bytes", "Bytes of window state held by the rules",
                                  registry=r)
         self.trials = Gauge("trainsentry_trials", "Trials with state held", registry=r)
+        self.objective_final = Gauge("trainsentry_objective_final",
+                                     "Last finite value of the objective metric, per trial", ["trial"],
+                                     registry=r)
+        self.objective_best = Gauge("trainsentry_objective_best",
+                                    "Best value of the objective metric in its direction, per trial",
+                                    ["trial"], registry=r)
         self.delivery_failures = Counter(
             "trainsentry_delivery_failures", "Output batches the broker did not acknowledge (retried)",
             registry=r)
+
+    def forget_trial(self, trial: str) -> None:
+        for gauge in (self.objective_final, self.objective_best):
+            try:
+                gauge.remove(trial)
+            except KeyError:
+                pass
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         start_http_server(port, addr=addr, registry=self.registry)

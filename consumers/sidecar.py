@@ -158,6 +158,8 @@ class Sidecar:
                 m.alerts.labels(event.rule).inc()
             elif isinstance(event, MetricEvent):
                 m.metric_values.inc()
+                if event.objective:
+                    self._export_objective(event.trial)
         for letter in dead:
             m.dead_letters.labels(letter.topic).inc()
         for letter in dead[:DEAD_LETTERS_LOGGED]:  # a flood of poison must not flood the log too
@@ -173,6 +175,12 @@ class Sidecar:
         m.rebuilding.set(len(self.source.rebuild_until))
         m.state_bytes.set(self.engine.state_bytes())
         m.trials.set(len(self._last_seen))
+
+    def _export_objective(self, trial: str) -> None:
+        result = self.engine.objectives.result(trial) if self.engine.objectives else None
+        if result is not None:
+            self.metrics.objective_final.labels(trial).set(result.final)
+            self.metrics.objective_best.labels(trial).set(result.best)
 
     def _release_partitions(self, lost: set[TopicPartition]) -> None:
         """Drop the state of trials whose partitions went to another member."""
@@ -195,4 +203,5 @@ class Sidecar:
 
     def _forget(self, trial: str) -> None:
         self.engine.forget_trial(trial)
+        self.metrics.forget_trial(trial)
         self._last_seen.pop(trial, None)
