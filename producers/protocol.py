@@ -236,15 +236,18 @@ def _reject_ext(code: int, data: bytes) -> Any:
     raise ProtocolError("value", f"msgpack extension type {code} is not allowed")
 
 
+_UNPACKB_OPTIONS = dict(
+    raw=False, strict_map_key=False, unicode_errors="surrogateescape", ext_hook=_reject_ext,
+    **{k: v for k, v in _UNPACK_LIMITS.items() if k != "max_buffer_size"},
+)
+
+
 def decode(data: bytes) -> Event:
     """Decode and validate one record; :class:`ProtocolError` if it is not a valid event."""
     if len(data) > MAX_RECORD_BYTES:
         raise ProtocolError("value", f"record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}")
     try:
-        obj = msgpack.unpackb(
-            data, raw=False, strict_map_key=False, unicode_errors="surrogateescape",
-            ext_hook=_reject_ext, **{k: v for k, v in _UNPACK_LIMITS.items() if k != "max_buffer_size"},
-        )
+        obj = msgpack.unpackb(data, **_UNPACKB_OPTIONS)
     except ProtocolError:
         raise
     except Exception as exc:  # msgpack raises several types for malformed bytes
@@ -463,10 +466,82 @@ def _alert(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> AlertE
 
 
 _BUILDERS = {"tensor": _tensor, "scalar": _scalar, "log": _log, "metric": _metric, "alert": _alert}
+_ITEMSIZES = {name: dtype.itemsize for name, dtype in DTYPES.items()}
+
+
+def _common_form(obj: dict) -> ScalarEvent | TensorEvent | None:
+    """The event, if ``obj`` is a scalar or a tensor with every field in its most common form.
+
+    The hot path of every consumer, with the bounds of the full checks inlined: ASCII strings,
+    float ``ts`` and ``value``, a tensor with ``data`` and without ``reductions``. Whatever else
+    returns ``None`` and goes through the full checks, which accept it or name what is wrong.
+    """
+    version = obj.get("v")
+    if version != VERSION or type(version) is not int:
+        return None
+    kind = obj.get("type")
+    if kind != "scalar" and kind != "tensor":
+        return None
+    trial, ts, mode, step, name = (
+        obj.get("trial"), obj.get("ts"), obj.get("mode"), obj.get("step"), obj.get("name"))
+    if not (type(trial) is str and 0 < len(trial) <= MAX_TRIAL_CHARS and trial.isascii()
+            and type(ts) is float and -math.inf < ts < math.inf
+            and type(mode) is str and mode in MODES
+            and type(step) is int and 0 <= step <= MAX_INT
+            and type(name) is str and 0 < len(name) <= MAX_NAME_CHARS and name.isascii()):
+        return None
+    worker = obj.get("worker")
+    if worker is None:
+        worker = "0"
+    elif not (type(worker) is str and 0 < len(worker) <= MAX_WORKER_CHARS and worker.isascii()):
+        return None
+    global_step = obj.get("global_step")
+    if global_step is not None and not (type(global_step) is int and 0 <= global_step <= MAX_INT
+                                        and (global_step == step or mode != "GLOBAL")):
+        return None
+    collections = obj.get("collections")
+    if collections is None:
+        collections = ()
+    elif type(collections) is list and len(collections) <= MAX_COLLECTIONS:
+        for item in collections:
+            if type(item) is not str or not 0 < len(item) <= MAX_NAME_CHARS or not item.isascii():
+                return None
+        collections = tuple(collections)
+    else:
+        return None
+    if kind == "scalar":
+        value = obj.get("value")
+        if type(value) is not float:
+            return None
+        return ScalarEvent(trial, ts, mode, step, name, value, worker, global_step, collections)
+    data, dtype, shape = obj.get("data"), obj.get("dtype"), obj.get("shape")
+    if (type(data) is not bytes or obj.get("reductions") is not None or type(dtype) is not str
+            or type(shape) is not list or len(shape) > MAX_DIMS):
+        return None
+    size = _ITEMSIZES.get(dtype)
+    if size is None:
+        return None
+    for dim in shape:
+        if type(dim) is not int or dim < 0:
+            return None
+        size *= dim
+    if len(data) != size:
+        return None
+    return TensorEvent(trial, ts, mode, step, name, worker, global_step, collections, dtype,
+                       tuple(shape), data, None)
 
 
 def validate(obj: Any) -> Event:
     """Check a decoded msgpack object against the protocol and build its event."""
+    if type(obj) is dict:
+        event = _common_form(obj)
+        if event is not None:
+            return event
+    return _checked(obj)
+
+
+def _checked(obj: Any) -> Event:
+    """Every check of the protocol, one field at a time; the first problem found is raised."""
     if type(obj) is not dict:
         raise _fail("value", obj, "a map")
     version = obj.get("v")
