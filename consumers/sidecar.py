@@ -85,6 +85,9 @@ class Sidecar:
                 batch = fetch.result()
                 if batch:
                     async with self.source.batch_lock:
+                        # One turn of the event loop lets the consumer send its next fetch now,
+                        # so the broker serves it while this batch is evaluated.
+                        await asyncio.sleep(0)
                         await self.process_batch(batch, stop)
                 self._release_idle_trials()
         finally:
@@ -99,6 +102,7 @@ class Sidecar:
         now = time.monotonic()
         started = time.perf_counter()
         count = 0
+        process, last_seen = self.engine.process, self._last_seen  # the per-record loop's names
         for tp, records in batch.items():
             rebuild_until = self.source.rebuild_until.get(tp)
             trials = self._trials_by_tp[tp]
@@ -109,10 +113,10 @@ class Sidecar:
                     if not replaying:
                         dead.append(item)
                     continue
-                produced = self.engine.process(item)
-                if item.trial not in trials:
-                    trials.add(item.trial)
-                self._last_seen[item.trial] = now
+                produced = process(item)
+                trial = item.trial
+                trials.add(trial)
+                last_seen[trial] = now
                 if produced and not replaying:
                     outputs.extend(produced)
             count += len(records)
