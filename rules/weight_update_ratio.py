@@ -63,8 +63,8 @@ class WeightUpdateRatio(Rule):
         super().__init__(name, **values)
         self.views_by_mode = TRAINING_VIEWS
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
-        # trial -> series -> (step, weights as written, ts): the previous saved tensor only.
-        self._previous: dict[str, dict[tuple[str, str, str], tuple[int, np.ndarray, float]]] = {}
+        # trial -> series -> (step, weights as written, ts, norm): the previous saved tensor only.
+        self._previous: dict[str, dict[tuple[str, str, str], tuple[int, np.ndarray, float, float]]] = {}
 
     def selects(self, name: str, collections: tuple[str, ...]) -> bool:
         return self.selection.matches(name, collections)
@@ -74,20 +74,23 @@ class WeightUpdateRatio(Rule):
         if weights is None:
             self.skip("no data")
             return None
+        # Each tensor's norm is taken once, on arrival, and kept for the next step's ratio; the
+        # norms are np.linalg.norm's own computation (sqrt of the float64 dot product).
+        flat = weights.astype(np.float64, copy=False).ravel()
+        norm = math.sqrt(flat.dot(flat))
         previous = self._previous.setdefault(obs.trial, {})
         before = previous.get(obs.series)
-        previous[obs.series] = (obs.step, weights, obs.ts)  # a read-only view: no copy needed
+        previous[obs.series] = (obs.step, weights, obs.ts, norm)  # a read-only view: no copy needed
         if before is None:
             return None
-        prev_step, prev_weights, prev_ts = before
+        prev_step, prev_weights, prev_ts, size = before
         if self.num_steps is not None and prev_step < obs.step - self.num_steps:
             return None
         if prev_weights.shape != weights.shape:
             self.skip("shape changed")
             return None
-        old = prev_weights.astype(np.float64, copy=False)
-        update = float(np.linalg.norm((weights.astype(np.float64, copy=False) - old).ravel()))
-        size = float(np.linalg.norm(old.ravel()))
+        change = flat - prev_weights.ravel()
+        update = math.sqrt(change.dot(change))
         denominator = size + self.epsilon
         if update == 0.0:
             ratio = 0.0  # unchanged, even for zero weights with epsilon 0
