@@ -39,5 +39,7 @@ COPY examples/ examples/
 
 USER 10001:10001
 ENTRYPOINT ["trainsentry"]
-# The log tap runs the training command and publishes its stdout/stderr lines as the trial.
-CMD ["tap", "--trial", "digits", "--", "python", "examples/train_digits.py", "--variant", "healthy"]
+# The log tap runs the training command and publishes its stdout/stderr lines as the trial; the
+# script publishes its tensors under the same trial.
+CMD ["tap", "--trial", "digits", "--", \
+     "python", "examples/train_digits.py", "--variant", "healthy", "--trial", "digits"]

@@ -9,6 +9,7 @@ by the real configuration loader.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import importlib
 import io
@@ -487,8 +488,6 @@ def test_compose_clients_use_an_advertised_kafka_listener() -> None:
                 assert server in advertised, f"{command.where}: {server} is not advertised by kafka"
             checked += 1
     assert checked >= 2
-    training_env = services["training"].get("environment", {})
-    assert training_env.get("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092") in advertised
 
 
 def test_compose_builds_from_the_deploy_dockerfiles() -> None:
@@ -636,19 +635,68 @@ def examples_written() -> bool:
     return any((ROOT / "examples").glob("*.py"))
 
 
+def tapped_scripts() -> list[tuple[CommandLine, str, list[str]]]:
+    """(command line, script, its arguments) of every `tap ... -- python SCRIPT.py ARGS`."""
+    found = []
+    for command in COMMANDS:
+        if command.argv[1:2] == ["tap"] and "--" in command.argv:
+            after = command.argv[command.argv.index("--") + 1:]
+            if after and PurePosixPath(after[0]).name.startswith("python") and len(after) > 1:
+                found.append((command, after[1], after[2:]))
+    return found
+
+
 def test_training_script_exists_in_the_training_image() -> None:
     """The script every tap runs is in the repository and copied into the training image."""
-    scripts = set()
-    for command in COMMANDS:
-        if command.argv[1:2] == ["tap"]:
-            after = command.argv[command.argv.index("--") + 1:]
-            scripts.update(w for w in after if w.endswith(".py"))
+    scripts = tapped_scripts()
     assert scripts, "no tap command runs a Python script"
     if not examples_written():
         pytest.skip("examples/ is not written yet")
-    for script in scripts:
-        assert (ROOT / script).is_file(), f"{script} does not exist in the repository"
-        assert script.startswith("examples/"), f"{script} is not copied into the training image"
+    copied = {src.rstrip("/") for sources, _ in Dockerfile.read(TRAINING_DOCKERFILE).copies("final")
+              for src in sources}
+    for command, script, _ in scripts:
+        assert (ROOT / script).is_file(), f"{command.where}: {script} does not exist in the repository"
+        assert any(script == c or script.startswith(c + "/") for c in copied), (
+            f"{command.where}: {script} is not copied into the training image")
+
+
+def test_training_script_accepts_its_arguments() -> None:
+    """Its options and choices as the script declares them (read from its source, not run)."""
+    if not examples_written():
+        pytest.skip("examples/ is not written yet")
+    for command, script, args in tapped_scripts():
+        parse(script_parser(ROOT / script), args, f"{command.where}: {script}")
+
+
+def test_tapped_script_publishes_under_the_tap_trial() -> None:
+    """A script given its own --trial must get the tap's, or its tensors and its log lines would
+    be two trials (the tap passes $TRAINSENTRY_TRIAL, which an explicit --trial overrides)."""
+    for command, script, args in tapped_scripts():
+        if "--trial" in args:
+            script_trial, tap_trial = args[args.index("--trial") + 1], command.option("--trial")
+            assert script_trial == tap_trial, (
+                f"{command.where}: tap --trial {tap_trial} but {script} --trial {script_trial}")
+
+
+def script_parser(path: Path) -> argparse.ArgumentParser:
+    """A parser with the options of the script's add_argument calls: names, flags and choices."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    constants = {target.id: node.value for node in tree.body if isinstance(node, ast.Assign)
+                 for target in node.targets if isinstance(target, ast.Name)}
+    parser = argparse.ArgumentParser(prog=path.name)
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "add_argument"):
+            continue
+        options = {}
+        for keyword in node.keywords:
+            value = keyword.value
+            if isinstance(value, ast.Name) and value.id in constants:
+                value = constants[value.id]
+            if keyword.arg in ("action", "nargs", "choices", "required"):
+                with contextlib.suppress(ValueError):
+                    options[keyword.arg] = ast.literal_eval(value)
+        parser.add_argument(*[ast.literal_eval(arg) for arg in node.args], **options)
+    return parser
 
 
 # --- the Kubernetes manifest -----------------------------------------------------------------------
