@@ -62,6 +62,7 @@ class ReplaySummary:
 def run_engine(engine: Engine, events: Iterable[Event], keep: EventFilter,
                summary: ReplaySummary) -> Iterator[Event]:
     """Feed the input events that pass ``keep`` to the engine; yield what it produces."""
+    process = engine.process
     for event in events:
         if not isinstance(event, INPUT_TYPES):
             summary.recomputed_skipped += 1
@@ -70,7 +71,9 @@ def run_engine(engine: Engine, events: Iterable[Event], keep: EventFilter,
             summary.filtered_out += 1
             continue
         summary.events += 1
-        yield from _counted(engine.process(event), summary)
+        produced = process(event)
+        if produced:  # most events produce nothing
+            yield from _counted(produced, summary)
     yield from _counted(engine.end_of_input(), summary)
 
 
