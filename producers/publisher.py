@@ -1,0 +1,203 @@
+"""Publish scalars, arrays and log lines of one training process, framework-free::
+
+    pub = TensorPublisher("run-1", save_config=SaveConfig(save_interval=10))
+    for step in range(steps):
+        ...
+        pub.scalar("loss", loss, step=step, collections=["losses"])
+        pub.tensor("fc1.weight", w1, step=step, collections=["weights"])
+    pub.close()
+
+Every call returns at once: the event is copied into a bounded buffer and encoded and sent by a
+background thread (:mod:`.sender`). ``True`` means queued, ``False`` not saved at this step or
+dropped. The arguments are checked on the caller's thread, so a typo fails at the first call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+from typing import Any, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from .protocol import DTYPES, MODES, STREAMS, LogEvent, ScalarEvent, TensorEvent, Topics, encode
+from .reductions import reduce_array
+from .save_config import SaveConfig, SavePlan
+from .sender import BackgroundSender, SenderStats
+from .settings import SenderSettings, default_worker
+
+# What one event costs the buffer besides its array bytes: a generous estimate of its msgpack size.
+EVENT_OVERHEAD_BYTES = 192
+
+
+class ArraySnapshot(Protocol):
+    """A copy of a tensor taken on the training thread, turned into an array on the sender thread.
+
+    The PyTorch hook uses it for device tensors: the copy is started without waiting, and only the
+    sender thread waits for it to finish.
+    """
+
+    nbytes: int
+
+    def resolve(self) -> np.ndarray: ...
+
+
+class TensorPublisher:
+    """The training side of trainsentry for one (trial, worker).
+
+    ``save_config`` decides which steps are saved, ``collection_configs`` overrides it per
+    collection (SageMaker Debugger's ``SaveConfig`` semantics, see :mod:`.save_config`). Arrays
+    larger than ``reductions_above_bytes`` are sent as writer-side reductions instead of their
+    bytes. ``bootstrap_servers`` and ``topic_prefix`` override those of ``settings``. ``sender``
+    shares another publisher's connection (its settings then apply); closing either closes it.
+    """
+
+    def __init__(self, trial: str, *, worker: str | None = None,
+                 save_config: SaveConfig | None = None,
+                 collection_configs: Mapping[str, SaveConfig] | None = None,
+                 reductions_above_bytes: int | None = None,
+                 bootstrap_servers: str | None = None, topic_prefix: str | None = None,
+                 settings: SenderSettings | None = None,
+                 sender: BackgroundSender | None = None) -> None:
+        if not trial or len(trial) > 256:
+            raise ValueError(f"trial must be 1..256 characters, got {trial!r}")
+        settings = sender.settings if sender is not None else settings or SenderSettings()
+        overrides = {k: v for k, v in (("bootstrap_servers", bootstrap_servers),
+                                       ("topic_prefix", topic_prefix)) if v is not None}
+        if overrides and sender is None:
+            settings = dataclasses.replace(settings, **overrides)
+        self.trial = trial
+        self.worker = worker or default_worker()
+        self.topics = Topics(settings.resolved_topic_prefix())
+        self.save_plan = SavePlan(save_config or SaveConfig(), dict(collection_configs or {}))
+        self.reductions_above_bytes = reductions_above_bytes
+        self._key = trial.encode("utf-8")
+        self._max_data_bytes = settings.max_record_bytes
+        self._log_seq = {stream: itertools.count() for stream in STREAMS}
+        self._sender = sender or BackgroundSender(settings)
+
+    # --- what to save --------------------------------------------------------------------------
+
+    def should_save(self, step: int, mode: str = "TRAIN", collections: Sequence[str] = ()) -> bool:
+        """Whether a tensor in ``collections`` is saved at ``step`` of ``mode``."""
+        return self.save_plan.should_save(step, mode, collections)
+
+    # --- publishing ----------------------------------------------------------------------------
+
+    def scalar(self, name: str, value: float | ArraySnapshot, *, step: int, mode: str = "TRAIN",
+               global_step: int | None = None, collections: Sequence[str] = ()) -> bool:
+        """Publish a 0-d value (a loss, a metric) if ``step`` is saved for its collections."""
+        collections = tuple(collections)
+        step, global_step = _check_steps(mode, step, global_step)
+        if not self.save_plan.should_save(step, mode, collections):
+            return False
+        return self.send_scalar(name, value, step=step, mode=mode, global_step=global_step,
+                                collections=collections)
+
+    def tensor(self, name: str, array: np.ndarray | ArraySnapshot, *, step: int, mode: str = "TRAIN",
+               global_step: int | None = None, collections: Sequence[str] = (),
+               copy: bool = True) -> bool:
+        """Publish an array if ``step`` is saved for its collections.
+
+        The array is copied (training goes on mutating it in place); pass ``copy=False`` only for an
+        array nobody will write to again.
+        """
+        collections = tuple(collections)
+        step, global_step = _check_steps(mode, step, global_step)
+        if not self.save_plan.should_save(step, mode, collections):
+            return False
+        if not hasattr(array, "resolve"):
+            array = np.array(array, copy=True) if copy else np.asarray(array)
+            if array.dtype.name not in DTYPES:
+                raise TypeError(f"tensor {name!r}: dtype {array.dtype.name} is not one of "
+                                f"{', '.join(DTYPES)}")
+        return self.send_tensor(name, array, step=step, mode=mode, global_step=global_step,
+                                collections=collections)
+
+    # The two below skip the save schedule and the argument checks: they are for callers that
+    # already asked should_save() and hold valid arguments (the PyTorch hook, at its saved steps).
+
+    def send_scalar(self, name: str, value: float | ArraySnapshot, *, step: int, mode: str,
+                    global_step: int | None, collections: tuple[str, ...]) -> bool:
+        """Queue a scalar event as given, saved step or not."""
+        if not hasattr(value, "resolve"):
+            value = float(value)
+        fields = (self.trial, time.time(), mode, step, name, value, self.worker, global_step,
+                  collections)
+        return self._sender.submit(self.topics.tensors, self._key, fields, _encode_scalar,
+                                   EVENT_OVERHEAD_BYTES + len(name))
+
+    def send_tensor(self, name: str, array: np.ndarray | ArraySnapshot, *, step: int, mode: str,
+                    global_step: int | None, collections: tuple[str, ...]) -> bool:
+        """Queue a tensor event as given: ``array`` must be a private copy or a snapshot."""
+        nbytes = array.nbytes
+        reduce = (self.reductions_above_bytes is not None and nbytes > self.reductions_above_bytes
+                  ) or nbytes > self._max_data_bytes
+        draft = (self.trial, time.time(), mode, step, name, self.worker, global_step, collections,
+                 array, reduce)
+        # The copy is held until the sender thread has encoded it: it counts in full.
+        return self._sender.submit(self.topics.tensors, self._key, draft, _encode_tensor,
+                                   EVENT_OVERHEAD_BYTES + len(name) + nbytes)
+
+    def log_line(self, line: str, *, stream: str = "stdout") -> bool:
+        """Publish one line of output (without its line ending); ``seq`` counts per stream from 0."""
+        if stream not in STREAMS:
+            raise ValueError(f"stream must be one of {sorted(STREAMS)}, got {stream!r}")
+        event = LogEvent(self.trial, time.time(), stream, line, next(self._log_seq[stream]),
+                         self.worker)
+        return self._sender.submit(self.topics.logs, self._key, event, encode,
+                                   EVENT_OVERHEAD_BYTES + len(line))
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def stats(self) -> SenderStats:
+        return self._sender.stats()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything published so far is acknowledged; ``False`` if it was not in time."""
+        return self._sender.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is buffered within ``timeout`` seconds, then stop. Safe to call twice."""
+        self._sender.close(timeout)
+
+    def __enter__(self) -> "TensorPublisher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _check_steps(mode: str, step: int, global_step: int | None) -> tuple[int, int | None]:
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {sorted(MODES)}, got {mode!r}")
+    step = int(step)  # numpy integers are not msgpack integers
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    if global_step is not None:
+        global_step = int(global_step)
+        if global_step < 0:
+            raise ValueError(f"global_step must be >= 0, got {global_step}")
+        if mode == "GLOBAL" and global_step != step:
+            raise ValueError(f"in mode GLOBAL, global_step ({global_step}) must equal step ({step})")
+    return step, global_step
+
+
+# --- encoders: they run on the sender thread -------------------------------------------------
+
+def _encode_scalar(fields: tuple[Any, ...]) -> bytes:
+    trial, ts, mode, step, name, value, worker, global_step, collections = fields
+    if hasattr(value, "resolve"):
+        value = float(value.resolve().reshape(-1)[0])
+    return encode(ScalarEvent(trial, ts, mode, step, name, value, worker, global_step, collections))
+
+
+def _encode_tensor(draft: tuple[Any, ...]) -> bytes:
+    trial, ts, mode, step, name, worker, global_step, collections, source, reduce = draft
+    array = source if isinstance(source, np.ndarray) else source.resolve()
+    fields = dict(trial=trial, ts=ts, mode=mode, step=step, name=name, worker=worker,
+                  global_step=global_step, collections=collections)
+    if reduce:
+        return encode(TensorEvent(reductions=reduce_array(array), **fields))
+    return encode(TensorEvent.from_array(array, **fields))

@@ -1,0 +1,87 @@
+"""Settings shared by everything that sends from a training process, and where defaults come from."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from enum import Enum
+
+ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
+ENV_TOPIC_PREFIX = "TRAINSENTRY_TOPIC_PREFIX"
+ENV_TRIAL = "TRAINSENTRY_TRIAL"
+ENV_WORKER = "TRAINSENTRY_WORKER"
+DEFAULT_BOOTSTRAP = "localhost:9092"
+DEFAULT_TOPIC_PREFIX = "trainsentry"
+
+
+class DropPolicy(str, Enum):
+    """Which events to give up when the buffer is full."""
+
+    OLDEST = "oldest"  # keep the freshest window: the state rules care about is the current one
+    NEWEST = "newest"  # keep the start of the run intact (initialisation checks look at steps < 10)
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    """How a training process talks to Kafka.
+
+    Every field has a default that suits a single training process; the buffer is the one setting
+    that trades memory for resilience to a slow or absent broker.
+    """
+
+    bootstrap_servers: str | None = None
+    """``host:port[,host:port]``; ``None``: ``$KAFKA_BOOTSTRAP_SERVERS``, else ``localhost:9092``."""
+    topic_prefix: str | None = None
+    """``None``: ``$TRAINSENTRY_TOPIC_PREFIX``, else ``trainsentry``."""
+    buffer_bytes: int = 64 * 1024 * 1024
+    """Events waiting for the broker, in bytes (array bytes plus a small estimate per event)."""
+    drop: DropPolicy = DropPolicy.OLDEST
+    linger_ms: int = 10
+    """How long events may wait to be batched together (also how often the sender looks for work)."""
+    max_batch_bytes: int = 1024 * 1024
+    max_record_bytes: int = 16 * 1024 * 1024
+    """A tensor whose bytes would exceed this is sent as reductions instead."""
+    compression: str | None = None
+    """``gzip``; ``lz4``, ``zstd`` and ``snappy`` need ``cramjam`` installed."""
+    max_cpu_share: float = 0.25
+    """At most this share of the time goes to encoding and sending (the sender shares the GIL with
+    training); beyond it events wait in the buffer."""
+    request_timeout_s: float = 10.0
+    close_timeout_s: float = 5.0
+    """How long ``close()`` (and interpreter exit) waits for buffered events to be delivered."""
+    report_interval_s: float = 60.0
+    """Dropped events are reported through ``logging`` at most once per interval."""
+    reconnect_max_backoff_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "drop", DropPolicy(self.drop))
+        if self.buffer_bytes <= 0:
+            raise ValueError(f"buffer_bytes must be > 0, got {self.buffer_bytes}")
+        if self.linger_ms < 0:
+            raise ValueError(f"linger_ms must be >= 0, got {self.linger_ms}")
+        if not 0 < self.max_cpu_share <= 1:
+            raise ValueError(f"max_cpu_share must be in (0, 1], got {self.max_cpu_share}")
+        if self.close_timeout_s < 0 or self.request_timeout_s <= 0:
+            raise ValueError("timeouts must be positive")
+
+    def resolved_bootstrap_servers(self) -> str:
+        return self.bootstrap_servers or os.environ.get(ENV_BOOTSTRAP) or DEFAULT_BOOTSTRAP
+
+    def resolved_topic_prefix(self) -> str:
+        return self.topic_prefix or os.environ.get(ENV_TOPIC_PREFIX) or DEFAULT_TOPIC_PREFIX
+
+
+def default_worker() -> str:
+    """``$TRAINSENTRY_WORKER``, else the torch.distributed rank when a process group is
+    initialised, else ``$RANK``, else ``"0"``."""
+    if os.environ.get(ENV_WORKER):
+        return os.environ[ENV_WORKER]
+    # Only ask torch if the script already imported it: importing torch here would cost seconds.
+    dist = sys.modules.get("torch.distributed")
+    try:
+        if dist is not None and dist.is_available() and dist.is_initialized():
+            return str(dist.get_rank())
+    except Exception:  # a half-initialised process group must not break the caller
+        pass
+    return os.environ.get("RANK") or "0"

@@ -1,0 +1,259 @@
+"""Publish what the rules need from a PyTorch model: add trainsentry to a script in three lines::
+
+    from trainsentry.producers.torch_hook import TrainsentryHook
+    hook = TrainsentryHook(trial="digits-1", save_interval=10)
+    hook.register(model, loss=criterion)   # or call hook.record_loss(loss) after computing it
+
+A step is one forward pass of the registered model, counted per mode (``TRAIN`` after
+``model.train()``, ``EVAL`` after ``model.eval()``) and globally, as SageMaker Debugger counts.
+At a saved step the hook publishes:
+
+- the parameters as they enter the step (collections ``weights`` and ``biases``, e.g. ``fc1.weight``),
+- their gradients once backward has accumulated them (``gradients``, ``fc1.weight.grad``),
+- the loss (``losses``, a scalar event),
+- the inputs of ``nn.ReLU``, ``nn.Tanh`` and ``nn.Sigmoid`` modules (``relu_input``, ``tanh_input``
+  and ``sigmoid_input``, e.g. ``act1.relu_input``).
+
+At a step that is not saved the hook costs one Python call and no tensor work: the hooks on
+layers, parameters and the loss module are installed only for saved steps. A saved tensor costs one copy (``.to("cpu",
+non_blocking=True)`` on a GPU); turning it into bytes happens on the sender thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import uuid
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.hooks import RemovableHandle
+
+from .publisher import TensorPublisher
+from .save_config import SaveConfig
+from .sender import SenderStats
+from .settings import ENV_TRIAL, SenderSettings
+
+log = logging.getLogger("trainsentry.producers")
+
+WEIGHTS, BIASES, GRADIENTS, LOSSES = "weights", "biases", "gradients", "losses"
+ACTIVATIONS: Mapping[type[nn.Module], str] = {
+    nn.ReLU: "relu_input",
+    nn.Tanh: "tanh_input",
+    nn.Sigmoid: "sigmoid_input",
+}
+
+_ONE = {name: (name,) for name in (WEIGHTS, BIASES, GRADIENTS, LOSSES, *ACTIVATIONS.values())}
+
+# dtypes numpy (and the protocol) cannot carry are widened on the sender thread.
+_WIDEN = {torch.bfloat16: torch.float32}
+
+
+class TensorSnapshot:
+    """A copy of a tensor made on the training thread, read as numpy on the sender thread."""
+
+    __slots__ = ("tensor", "ready", "nbytes")
+
+    def __init__(self, tensor: torch.Tensor) -> None:
+        self.ready: torch.cuda.Event | None = None
+        if tensor.is_cuda:
+            # Do not wait for the device here; the sender thread waits on the event instead.
+            self.tensor = tensor.detach().to("cpu", non_blocking=True)
+            self.ready = torch.cuda.Event()
+            self.ready.record(torch.cuda.current_stream(tensor.device))
+        elif tensor.is_cpu:
+            self.tensor = tensor.detach().clone()  # training updates parameters and grads in place
+        else:
+            self.tensor = tensor.detach().to("cpu")
+        self.nbytes = self.tensor.nbytes
+
+    def resolve(self) -> np.ndarray:
+        if self.ready is not None:
+            self.ready.synchronize()
+        tensor = self.tensor
+        if tensor.dtype in _WIDEN:
+            tensor = tensor.to(_WIDEN[tensor.dtype])
+        return tensor.numpy()
+
+
+class TrainsentryHook:
+    """Hooks a model so that its saved steps are published to trainsentry.
+
+    ``trial`` defaults to ``$TRAINSENTRY_TRIAL`` (which ``trainsentry tap`` sets), else a new id
+    that is logged. ``save_interval`` is shorthand for ``save_config=SaveConfig(save_interval=...)``;
+    ``collection_configs`` overrides it per collection, e.g. ``{"losses": SaveConfig(save_interval=1)}``.
+    Everything else goes to :class:`~.publisher.TensorPublisher`.
+    """
+
+    def __init__(self, trial: str | None = None, *, save_interval: int | None = None,
+                 save_config: SaveConfig | None = None,
+                 collection_configs: Mapping[str, SaveConfig] | None = None,
+                 worker: str | None = None, reductions_above_bytes: int | None = None,
+                 bootstrap_servers: str | None = None, topic_prefix: str | None = None,
+                 settings: SenderSettings | None = None,
+                 publisher: TensorPublisher | None = None) -> None:
+        if save_config is not None and save_interval is not None:
+            raise ValueError("give save_interval or save_config, not both")
+        if save_interval is not None:
+            save_config = SaveConfig(save_interval=save_interval)
+        self.publisher = publisher or TensorPublisher(
+            trial or _default_trial(), worker=worker, save_config=save_config,
+            collection_configs=collection_configs, reductions_above_bytes=reductions_above_bytes,
+            bootstrap_servers=bootstrap_servers, topic_prefix=topic_prefix, settings=settings)
+        self.mode: str | None = None
+        self.step = -1
+        self.global_step = -1
+        self._next_step = {"TRAIN": 0, "EVAL": 0}
+        self._saving: frozenset[str] = frozenset()  # the collections saved at the current step
+        # Collections grouped by their SaveConfig: one should_save() per distinct config and step.
+        plan = self.publisher.save_plan
+        by_config: dict[int, tuple[SaveConfig, list[str]]] = {}
+        for name in (WEIGHTS, BIASES, GRADIENTS, LOSSES, *ACTIVATIONS.values()):
+            config = plan.config_for(name)
+            by_config.setdefault(id(config), (config, []))[1].append(name)
+        self._schedule = [(config, frozenset(names)) for config, names in by_config.values()]
+        self._parameters: list[tuple[str, nn.Parameter, str]] = []
+        self._activations: list[tuple[str, nn.Module, str]] = []
+        self._loss_module: nn.Module | None = None
+        self._permanent: list[RemovableHandle] = []
+        self._per_step: list[RemovableHandle] = []
+
+    @property
+    def trial(self) -> str:
+        return self.publisher.trial
+
+    # --- wiring --------------------------------------------------------------------------------
+
+    def register(self, model: nn.Module, loss: nn.Module | None = None) -> "TrainsentryHook":
+        """Hook ``model`` (its forward passes are the steps) and optionally the ``loss`` module."""
+        if self._permanent:
+            raise RuntimeError("this hook is already registered to a model; use one hook per model")
+        for name, param in model.named_parameters():
+            collection = BIASES if name.endswith("bias") else WEIGHTS
+            self._parameters.append((name, param, collection))
+        for name, module in model.named_modules():
+            collection = ACTIVATIONS.get(type(module))
+            if collection is not None:
+                self._activations.append((f"{name or 'model'}.{collection}", module, collection))
+        self._permanent.append(model.register_forward_pre_hook(self._on_step_start))
+        self._loss_module = loss
+        return self
+
+    def remove(self) -> None:
+        """Detach every hook from the model (publishing stops; :meth:`close` still flushes)."""
+        for handle in self._permanent + self._per_step:
+            handle.remove()
+        self._permanent.clear()
+        self._per_step.clear()
+        self._loss_module = None
+
+    # --- what training calls ----------------------------------------------------------------
+
+    def record_loss(self, loss: torch.Tensor | float, name: str = "loss") -> bool:
+        """Publish the loss of the current step if losses are saved at it; cheap otherwise."""
+        if LOSSES not in self._saving:
+            return False
+        value = TensorSnapshot(loss) if isinstance(loss, torch.Tensor) else float(loss)
+        return self.publisher.send_scalar(name, value, step=self.step, mode=self.mode,
+                                          global_step=self.global_step, collections=(LOSSES,))
+
+    def stats(self) -> SenderStats:
+        return self.publisher.stats()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Remove the hooks and deliver what is buffered within ``timeout`` seconds."""
+        self.remove()
+        self.publisher.close(timeout)
+
+    def __enter__(self) -> "TrainsentryHook":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- torch hooks -------------------------------------------------------------------------
+
+    def _on_step_start(self, model: nn.Module, args: Any) -> None:
+        if self._per_step:
+            for handle in self._per_step:
+                handle.remove()
+            self._per_step.clear()
+        mode = "TRAIN" if model.training else "EVAL"
+        step = self._next_step[mode]
+        self._next_step[mode] = step + 1
+        self.mode, self.step = mode, step
+        self.global_step += 1
+        saving: frozenset[str] = frozenset()
+        for config, names in self._schedule:
+            if config.should_save(step, mode):
+                saving |= names
+        self._saving = saving
+        if not saving:
+            return
+        try:
+            self._arm(saving)
+        except Exception:  # a hook must never break the training step
+            log.exception("trainsentry: could not capture step %d; training goes on", step)
+
+    def _arm(self, saving: frozenset[str]) -> None:
+        if LOSSES in saving and self._loss_module is not None:
+            self._per_step.append(self._loss_module.register_forward_hook(self._on_loss_output))
+        save_gradients = GRADIENTS in saving
+        for name, param, collection in self._parameters:
+            if collection in saving:
+                self._publish(name, param, collection)
+            if save_gradients and param.requires_grad:
+                self._per_step.append(param.register_post_accumulate_grad_hook(
+                    _GradientCapture(self, f"{name}.grad")))
+        for name, module, collection in self._activations:
+            if collection in saving:
+                self._per_step.append(module.register_forward_pre_hook(
+                    _InputCapture(self, name, collection)))
+
+    def _on_loss_output(self, module: nn.Module, args: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor) and output.numel() == 1:
+            self.record_loss(output)
+
+    def _publish(self, name: str, tensor: torch.Tensor, collection: str) -> None:
+        self.publisher.send_tensor(name, TensorSnapshot(tensor), step=self.step, mode=self.mode,
+                                   global_step=self.global_step, collections=_ONE[collection])
+
+
+class _GradientCapture:
+    """Called once the gradient of one parameter is accumulated, at a saved step."""
+
+    __slots__ = ("hook", "name")
+
+    def __init__(self, hook: TrainsentryHook, name: str) -> None:
+        self.hook, self.name = hook, name
+
+    def __call__(self, param: torch.Tensor) -> None:
+        if param.grad is not None:
+            self.hook._publish(self.name, param.grad, GRADIENTS)
+
+
+class _InputCapture:
+    """A forward pre-hook on an activation module, at a saved step: publishes the module's input."""
+
+    __slots__ = ("hook", "name", "collection")
+
+    def __init__(self, hook: TrainsentryHook, name: str, collection: str) -> None:
+        self.hook, self.name, self.collection = hook, name, collection
+
+    def __call__(self, module: nn.Module, args: tuple[Any, ...]) -> None:
+        if args and isinstance(args[0], torch.Tensor):
+            self.hook._publish(self.name, args[0], self.collection)
+
+
+def _default_trial() -> str:
+    trial = os.environ.get(ENV_TRIAL)
+    if trial:
+        return trial
+    script = os.path.splitext(os.path.basename(sys.argv[0] or "python"))[0] or "python"
+    trial = f"{script}-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    log.warning("trainsentry: no trial id given (argument or $%s); using %r", ENV_TRIAL, trial)
+    return trial

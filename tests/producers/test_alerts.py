@@ -1,0 +1,61 @@
+import threading
+
+import pytest
+
+from tests.sidecar_harness import publish
+from trainsentry.consumers.broker import free_port
+from trainsentry.producers import AlertFollower
+from trainsentry.producers.protocol import AlertEvent
+
+pytestmark = pytest.mark.integration
+
+
+def alert(trial: str, id: str, rule: str = "LossNotDecreasing", step: int = 10) -> AlertEvent:
+    return AlertEvent(trial=trial, ts=1_700_000_000.0 + step, id=id, rule=rule, rule_type=rule,
+                      mode="TRAIN", step=step, tensors=("loss",), message=f"{rule} at step {step}",
+                      details={"step": step}, event_ts=1_700_000_000.0 + step)
+
+
+def test_the_follower_sees_its_trials_alert_once(bootstrap_servers: str, topics) -> None:
+    called: list[str] = []
+    second = threading.Event()
+
+    def on_alert(event: AlertEvent) -> None:
+        called.append(event.id)
+        if len(called) == 2:
+            second.set()
+        raise RuntimeError("a broken callback must not stop the follower")
+
+    follower = AlertFollower("run-a", on_alert=on_alert, bootstrap_servers=bootstrap_servers,
+                             topic_prefix=topics.prefix, poll_interval_ms=50)
+    try:
+        assert not follower.should_stop()
+        publish(bootstrap_servers, topics, [alert("run-b", "other-trial")], topic=topics.alerts)
+        publish(bootstrap_servers, topics, [alert("run-a", "a1"), alert("run-a", "a1"),
+                                            alert("run-a", "a2", step=20)], topic=topics.alerts)
+        assert follower.wait(20)
+        assert second.wait(20)
+        assert follower.should_stop()
+        assert [a.id for a in follower.alerts] == ["a1", "a2"] == called  # the duplicate ignored
+    finally:
+        follower.close()
+
+
+def test_a_rule_filter_and_alerts_from_before_the_start(bootstrap_servers: str, topics) -> None:
+    publish(bootstrap_servers, topics, [alert("run-c", "early", rule="WeightUpdateRatio", step=1),
+                                        alert("run-c", "late", rule="LossNotDecreasing", step=2)],
+            topic=topics.alerts)
+    with AlertFollower("run-c", rules=["LossNotDecreasing"], bootstrap_servers=bootstrap_servers,
+                       topic_prefix=topics.prefix, poll_interval_ms=50) as follower:
+        assert follower.wait(20)  # published before the follower started: read from the beginning
+        assert [a.id for a in follower.alerts] == ["late"]
+    with AlertFollower("run-c", from_beginning=False, bootstrap_servers=bootstrap_servers,
+                       topic_prefix=topics.prefix, poll_interval_ms=50) as late_follower:
+        assert not late_follower.wait(1.0)  # both were stamped before it started
+
+
+def test_no_broker_no_stop_and_a_prompt_close() -> None:
+    follower = AlertFollower("run-d", bootstrap_servers=f"127.0.0.1:{free_port()}")
+    assert not follower.wait(0.5)
+    follower.close(timeout=5)
+    assert not follower._thread.is_alive()
