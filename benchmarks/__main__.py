@@ -31,18 +31,18 @@ class Scale:
     tensor_trials: int = 20
     tensor_layers: int = 20
     tensor_steps: int = 50           # 20,000 weight tensors, 328 MB
-    throughput_rounds: int = 7
+    throughput_rounds: int = 9
     replay_trials: int = 100
     replay_steps: int = 750          # 300,000 scalar events
     replay_rounds: int = 5
-    latency_loads: tuple[tuple[int, float], ...] = ((1_000, 20.0), (10_000, 10.0))
+    latency_loads: tuple[tuple[int, float, int], ...] = ((1_000, 15.0, 2), (10_000, 10.0, 3))
     memory_trials: int = 100
     memory_layers: int = 50
 
 
 QUICK = Scale(scalar_trials=50, scalar_steps=100, tensor_trials=10, tensor_layers=10, tensor_steps=10,
               throughput_rounds=2, replay_trials=50, replay_steps=100, replay_rounds=2,
-              latency_loads=((1_000, 3.0), (10_000, 3.0)), memory_trials=20)
+              latency_loads=((1_000, 3.0, 1), (10_000, 3.0, 1)), memory_trials=20)
 
 
 def measurements(scale: Scale) -> dict[str, Callable[[str], Section]]:

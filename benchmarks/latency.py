@@ -6,9 +6,11 @@ is its send time (``time.time()``), and the alert carries it back as ``event_ts`
 the alerts topic computes ``arrival - event_ts``.
 
 Beside it, the same load through a minimal relay (``benchmarks.relay``) on the same broker with the
-same fetch settings: its subscriber computes ``arrival - ts`` for the same spike events. That is
-the floor any sidecar has: two fetches and one produce. The sidecar runs as ``trainsentry run`` in
-its own process, the relay in its own process; the producer and the subscriber share this one.
+same fetch settings, whose subscriber computes ``arrival - ts`` for the same spike events: two
+fetches and one produce, the floor any sidecar has. It runs twice: republishing only the spikes
+(marked by a record header, so the relay decodes nothing), which leaves its output as small as the
+sidecar's, and republishing every event. The sidecar runs as ``trainsentry run`` in its own process,
+the relay in its own process; the producer and the subscriber share this one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import msgpack
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks import cluster, processes, workload
+from benchmarks.relay import MARK
 from benchmarks.report import Row, Section, Target, number
 from benchmarks.stats import percentile
 from trainsentry.consumers.settings import KafkaSettings
@@ -35,6 +38,9 @@ PRODUCER_LINGER_MS = 5
 SETTLE_SECONDS = 2.0       # after the first output: start-up backlog drained before measuring
 DRAIN_SECONDS = 10.0       # longest wait for the outputs of the last events sent
 TARGET_ADDED_P99_MS = 10.0
+
+SIDECAR, FLOOR, RELAY_ALL = "sidecar", "relay of the spikes", "relay of every event"
+SYSTEMS = (RELAY_ALL, FLOOR, SIDECAR)  # run back to back at each load, in this order
 
 
 def trips(step: int) -> bool:
@@ -59,8 +65,9 @@ async def offer_load(producer: AIOKafkaProducer, topic: str, rate: float, stop: 
             ts = time.time()
             event = ScalarEvent(trial=trial, ts=ts, mode="TRAIN", step=step, name="loss",
                                 value=loss_at(step), collections=("losses",))
-            await producer.send(topic, encode(event), key=trial.encode())
-            if trips(step):
+            spike = trips(step)
+            await producer.send(topic, encode(event), key=trial.encode(), headers=[MARK] if spike else None)
+            if spike:
                 tripping.append(ts)
             sent += 1
         await asyncio.sleep(0.001)
@@ -116,6 +123,13 @@ class Latencies:
     rate: int
     seconds: list[float]
     expected: int
+    round_p99s: tuple[float, ...] = ()
+
+    @classmethod
+    def pooled(cls, rounds: list["Latencies"]) -> "Latencies":
+        first = rounds[0]
+        return cls(first.system, first.rate, [s for r in rounds for s in r.seconds],
+                   sum(r.expected for r in rounds), tuple(r.p(99) for r in rounds))
 
     def p(self, q: float) -> float:
         return percentile(self.seconds, q) * 1000.0
@@ -126,17 +140,17 @@ class Latencies:
 
 
 async def measure(bootstrap_servers: str, system: str, rate: int, duration: float, config: Path) -> Latencies:
-    topics = cluster.fresh_topics(f"latency-{system}")
+    topics = cluster.fresh_topics("latency")
     relayed = f"{topics.prefix}.relayed"
     await cluster.create(bootstrap_servers, topics, relayed)
     settings = cluster.sidecar_settings(bootstrap_servers, topics)
-    if system == "sidecar":
+    if system == SIDECAR:
         child = processes.sidecar(bootstrap_servers, topics, config, settings.group_id,
                                   settings.fetch_max_wait_ms)
         subscriber = Subscriber(settings, topics.alerts, alert_sent_at)
     else:
         child = processes.relay(bootstrap_servers, topics.tensors, relayed, settings.group_id,
-                                settings.fetch_max_wait_ms)
+                                settings.fetch_max_wait_ms, marked_only=system == FLOOR)
         subscriber = Subscriber(settings, relayed, relayed_sent_at)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks=1, linger_ms=PRODUCER_LINGER_MS)
     stop_sending, stop_reading = asyncio.Event(), asyncio.Event()
@@ -178,40 +192,53 @@ def _in_window(subscriber: Subscriber, begin: float, end: float) -> int:
     return sum(1 for sent, _ in subscriber.samples if begin <= sent < end)
 
 
-def section(pairs: list[tuple[Latencies, Latencies]]) -> Section:
+def section(results: list[dict[str, Latencies]]) -> Section:
     out = Section("Alert latency")
-    for relay, sidecar in pairs:
+    for by_system in results:
+        sidecar, floor = by_system[SIDECAR], by_system[FLOOR]
+        added_p99 = sidecar.p(99) - floor.p(99)
         target = None
-        added_p99 = sidecar.p(99) - relay.p(99)
         if sidecar.rate >= 10_000:
             target = Target(f"p99 <= relay p99 + {TARGET_ADDED_P99_MS:g} ms", added_p99 <= TARGET_ADDED_P99_MS)
         out.rows.append(Row(
-            f"p50 / p99 at {sidecar.rate:,} events/s",
-            f"{number(sidecar.p(50))} / {number(sidecar.p(99))} ms",
-            f"relay {number(relay.p(50))} / {number(relay.p(99))} ms",
-            f"{sidecar.p(50) - relay.p(50):+.1f} / {added_p99:+.1f} ms", target))
-        for result in (relay, sidecar):
+            f"p50 / p99 at {sidecar.rate:,} events/s", _p50_p99(sidecar),
+            f"relay {_p50_p99(floor)}", f"{sidecar.p(50) - floor.p(50):+.1f} / {added_p99:+.1f} ms", target))
+    for by_system in results:
+        relay_all = by_system[RELAY_ALL]
+        out.rows.append(Row(f"{RELAY_ALL} (reference), p50 / p99 at {relay_all.rate:,} events/s",
+                            _p50_p99(relay_all)))
+    for by_system in results:
+        for result in by_system.values():
             out.notes.append(
                 f"{result.system} at {result.rate:,} events/s: {len(result.seconds):,} samples "
                 f"({result.missing} missing), p50 {number(result.p(50))} ms, p90 "
-                f"{number(result.p(90))} ms, p99 {number(result.p(99))} ms, max "
+                f"{number(result.p(90))} ms, p99 {number(result.p(99))} ms (per round: "
+                + ", ".join(number(p) for p in result.round_p99s) + "), max "
                 f"{number(max(result.seconds, default=float('nan')) * 1000)} ms")
     out.notes.append(
         f"Open-loop producer over {TRIALS} trials (aiokafka, linger_ms={PRODUCER_LINGER_MS}); a spike "
         f"every {SPIKE_EVERY} steps of a trial trips LossNotDecreasing; fetch_max_wait_ms "
-        f"{cluster.sidecar_settings('-').fetch_max_wait_ms} for the sidecar, the relay and both "
+        f"{cluster.sidecar_settings('-').fetch_max_wait_ms} for the sidecar, the relays and the "
         "subscribers (Tansu answers a waiting fetch only at fetch_max_wait_ms, so each hop costs up "
-        "to that).")
+        "to that). The relay column is the relay of the spikes: it consumes every event and "
+        "republishes as many records as the sidecar publishes alerts.")
     return out
 
 
-def run(bootstrap_servers: str, loads: list[tuple[int, float]]) -> Section:
-    """``loads``: (events/s, measured seconds) pairs; the relay and the sidecar back to back at each."""
-    pairs = []
+def _p50_p99(result: Latencies) -> str:
+    return f"{number(result.p(50))} / {number(result.p(99))} ms"
+
+
+def run(bootstrap_servers: str, loads: list[tuple[int, float, int]]) -> Section:
+    """``loads``: (events/s, measured seconds, rounds); each round runs every system back to back.
+
+    The samples of all rounds are pooled per system: one noisy round moves a pooled p99 less.
+    """
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
         config = workload.write_config(Path(tmp))
-        for rate, duration in loads:
-            relay = asyncio.run(measure(bootstrap_servers, "relay", rate, duration, config))
-            sidecar = asyncio.run(measure(bootstrap_servers, "sidecar", rate, duration, config))
-            pairs.append((relay, sidecar))
-    return section(pairs)
+        for rate, duration, rounds in loads:
+            by_round = [{system: asyncio.run(measure(bootstrap_servers, system, rate, duration, config))
+                         for system in SYSTEMS} for _ in range(rounds)]
+            results.append({system: Latencies.pooled([r[system] for r in by_round]) for system in SYSTEMS})
+    return section(results)

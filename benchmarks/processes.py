@@ -70,6 +70,9 @@ def sidecar(bootstrap_servers: str, topics: Topics, config: Path, group_id: str,
     return Child(args)
 
 
-def relay(bootstrap_servers: str, source: str, target: str, group_id: str, fetch_max_wait_ms: int) -> Child:
+def relay(bootstrap_servers: str, source: str, target: str, group_id: str, fetch_max_wait_ms: int,
+          marked_only: bool) -> Child:
+    """``benchmarks.relay``: every event, or only the marked ones, republished to ``target``."""
     return Child([sys.executable, "-m", "benchmarks.relay", bootstrap_servers, source, target,
-                  "--group-id", group_id, "--fetch-max-wait-ms", str(fetch_max_wait_ms)])
+                  "--group-id", group_id, "--fetch-max-wait-ms", str(fetch_max_wait_ms),
+                  *(["--marked-only"] if marked_only else [])])

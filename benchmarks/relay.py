@@ -4,6 +4,10 @@ Run as ``python -m benchmarks.relay BOOTSTRAP SOURCE TARGET --group-id G``. It c
 sidecar does (a consumer group, the sidecar's fetch settings and ``max_records``) and publishes as
 the sidecar's sink does (``acks="all"``, the same ``linger_ms``), but decodes nothing, evaluates
 nothing, does not wait for acknowledgements and commits nothing.
+
+``--marked-only`` publishes only the records that carry the :data:`MARK` header: the producer marks
+the events an alert follows, so the relay's output is as small as the sidecar's while it still
+consumes every event.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from benchmarks import cluster
 
+MARK = ("trips", b"1")  # the header of the records a marked-only relay forwards
+
 
 async def relay(bootstrap_servers: str, source: str, target: str, group_id: str, fetch_max_wait_ms: int,
-                stop: asyncio.Event) -> None:
+                marked_only: bool, stop: asyncio.Event) -> None:
     settings = cluster.sidecar_settings(bootstrap_servers, group_id=group_id,
                                         fetch_max_wait_ms=fetch_max_wait_ms)
     consumer = AIOKafkaConsumer(
@@ -34,7 +40,8 @@ async def relay(bootstrap_servers: str, source: str, target: str, group_id: str,
             batch = await consumer.getmany(timeout_ms=200, max_records=settings.max_batch_records)
             for records in batch.values():
                 for record in records:
-                    await producer.send(target, record.value, key=record.key)
+                    if not marked_only or MARK in record.headers:
+                        await producer.send(target, record.value, key=record.key)
     finally:
         await consumer.stop()
         await producer.stop()
@@ -47,6 +54,8 @@ def main() -> None:
     parser.add_argument("target")
     parser.add_argument("--group-id", required=True)
     parser.add_argument("--fetch-max-wait-ms", type=int, default=20)
+    parser.add_argument("--marked-only", action="store_true",
+                        help=f"publish only the records with the header {MARK[0]}={MARK[1].decode()}")
     args = parser.parse_args()
 
     async def run() -> None:
@@ -54,7 +63,7 @@ def main() -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
         await relay(args.bootstrap_servers, args.source, args.target, args.group_id,
-                    args.fetch_max_wait_ms, stop)
+                    args.fetch_max_wait_ms, args.marked_only, stop)
 
     asyncio.run(run())
 
