@@ -18,10 +18,10 @@ demo: $(VENV)/.stamp-broker
 	$(PY) -m trainsentry.consumers.cli demo
 
 test: $(VENV)/.stamp-test,examples
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: $(VENV)/.stamp-test,examples
-	$(PY) -m pytest -m "not integration"
+	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
 
 bench: $(VENV)/.stamp-test,examples
 	$(PY) -m benchmarks
