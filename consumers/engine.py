@@ -108,7 +108,7 @@ class _TrialState:
     """Everything the engine itself holds for one trial."""
 
     __slots__ = ("value_events", "last_step", "selected", "stopped", "fired", "said", "late",
-                 "duplicate", "log_seq", "metric_counts", "duplicate_lines")
+                 "duplicate", "log_seq", "metric_counts", "duplicate_lines", "workers", "ended")
 
     def __init__(self) -> None:
         self.value_events = 0
@@ -120,6 +120,8 @@ class _TrialState:
         self.late = self.duplicate = self.duplicate_lines = 0
         self.log_seq: dict[tuple[str, str], int] = {}         # (worker, stream) -> highest seq
         self.metric_counts: dict[tuple[str, str], int] = {}   # (worker, metric) -> values so far
+        self.workers: set[str] = set()                        # every worker seen
+        self.ended: set[str] = set()                          # workers that sent their end marker
 
     def bytes(self) -> int:
         entries = len(self.last_step) + len(self.log_seq) + len(self.metric_counts) + len(self.said)
@@ -156,6 +158,7 @@ class Engine:
         self._trials: dict[str, _TrialState] = {}
         self._notices: list[str] = []
         self._said: set[str] = set()  # notices about no one trial
+        self._ended: list[str] = []   # trials released since drain_ended()
         self._stats = EngineStats()
         self._dispatch = {"tensor": self._on_tensor, "scalar": self._on_scalar, "log": self._on_log}
 
@@ -210,13 +213,21 @@ class Engine:
 
     def forget_trial(self, trial: str) -> None:
         """Release every byte held for ``trial`` (rules, series, metric steps, objective)."""
+        self._release(trial)
+        if self.objectives is not None:
+            self.objectives.forget(trial)
+
+    def _release(self, trial: str) -> None:
         self._trials.pop(trial, None)
         for rule in self.rules:
             rule.forget(trial)
         if self._extractor is not None:
             self._extractor.forget(trial)
-        if self.objectives is not None:
-            self.objectives.forget(trial)
+
+    def drain_ended(self) -> list[str]:
+        """Trials released since the last call because every worker sent its end marker."""
+        ended, self._ended = self._ended, []
+        return ended
 
     def drain_notices(self) -> list[str]:
         """One-line messages for people, each said once, since the last call."""
@@ -252,6 +263,7 @@ class Engine:
         if state is None:
             state = self._new_trial(trial)
         state.value_events += 1
+        state.workers.add(event.worker)
         if state.value_events == SELECTION_NOTICE_AFTER:
             self._say_unselected(trial, state, at_end=False)
         if not routes:
@@ -354,8 +366,30 @@ class Engine:
             state.duplicate_lines += 1
             return _NOTHING
         state.log_seq[key] = event.seq
+        state.workers.add(event.worker)
+        out = self._metrics_of(event, state)
+        if event.final:
+            state.ended.add(event.worker)
+            if state.ended >= state.workers:
+                self._end_trial(trial, state)
+        return out
+
+    def _end_trial(self, trial: str, state: _TrialState) -> None:
+        """Every worker has said it is done: say what was ignored, then release the trial."""
+        if state.late or state.duplicate or state.duplicate_lines:
+            self._notices.append(
+                f"trial {trial!r}: ignored {state.late} late and {state.duplicate} duplicate "
+                f"tensor/scalar events and {state.duplicate_lines} redelivered log lines")
+        self._notices.append(f"trial {trial!r} ended ({len(state.workers)} worker(s) sent their "
+                             f"end marker): its state is released")
+        self._release(trial)  # its objective result stays: it still ranks
+        self._ended.append(trial)
+
+    def _metrics_of(self, event: LogEvent, state: _TrialState) -> list[Event]:
+        """The metric events of one log line, each also fed to the rules as a series."""
         if self._extractor is None:
             return _NOTHING
+        trial = event.trial
         values = self._extractor.extract(trial, event.line)
         for disabled_trial, name in self._extractor.drain_disabled():
             self._notices.append(

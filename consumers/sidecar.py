@@ -136,6 +136,8 @@ class Sidecar:
         metrics.batch_events.observe(count)
         for notice in self.engine.drain_notices():
             log.warning("%s", notice)
+        for trial in self.engine.drain_ended():
+            self._drop_bookkeeping(trial)
         await self._deliver(outputs, dead, stop)
         await self.source.commit(offsets)
         self.batches += 1
@@ -202,10 +204,13 @@ class Sidecar:
         for trial in [t for t, seen in self._last_seen.items() if seen < cutoff]:
             log.info("trial %r idle for %.0fs: state released", trial, limit)
             self._forget(trial)
-            for trials in self._trials_by_tp.values():
-                trials.discard(trial)
 
     def _forget(self, trial: str) -> None:
         self.engine.forget_trial(trial)
+        self._drop_bookkeeping(trial)
+
+    def _drop_bookkeeping(self, trial: str) -> None:
         self.metrics.forget_trial(trial)
         self._last_seen.pop(trial, None)
+        for trials in self._trials_by_tp.values():
+            trials.discard(trial)

@@ -163,6 +163,9 @@ class LogEvent:
     line: str
     seq: int
     worker: str = "0"
+    # Optional (added within version 1): the last event this (trial, worker) writes. Once every
+    # worker of a trial has sent one, the sidecar releases the trial's state.
+    final: bool | None = None
 
     type = "log"
 
@@ -436,7 +439,10 @@ def _log(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> LogEvent
     if len(line) > MAX_LINE_CHARS:
         raise ProtocolError("line", f"{len(line)} characters exceed {MAX_LINE_CHARS}")
     _str({"line": line}, "line", 0, MAX_LINE_CHARS)
-    return LogEvent(trial, ts, stream, line, _int(obj, "seq"), worker)
+    final = obj.get("final")
+    if final is not None and type(final) is not bool:
+        raise _fail("final", final, "a bool")
+    return LogEvent(trial, ts, stream, line, _int(obj, "seq"), worker, final)
 
 
 def _metric(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> MetricEvent:

@@ -149,6 +149,17 @@ class TensorPublisher:
         return self._sender.submit(self.topics.logs, self._key, event, encode,
                                    EVENT_OVERHEAD_BYTES + len(line))
 
+    def end_of_worker(self, note: str = "end of worker") -> bool:
+        """Tell the sidecar this (trial, worker) writes nothing more (a ``log`` event, ``final``).
+
+        Once every worker of a trial has said so, the sidecar releases the trial's state. Send it
+        from the outermost writer of a worker: ``trainsentry tap`` does when its command exits.
+        """
+        event = LogEvent(self.trial, time.time(), "stderr", f"[trainsentry] {note}",
+                         next(self._log_seq["stderr"]), self.worker, final=True)
+        return self._sender.submit(self.topics.logs, self._key, event, encode,
+                                   EVENT_OVERHEAD_BYTES + len(note))
+
     # --- lifecycle -----------------------------------------------------------------------------
 
     def stats(self) -> SenderStats:

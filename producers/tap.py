@@ -69,6 +69,7 @@ def main(argv: list[str]) -> int:
         returncode = child.wait()
         for reader in readers:
             reader.join(DRAIN_TIMEOUT_S)
+        publisher.end_of_worker(f"command exited with code {returncode}")
     finally:
         restore()
         publisher.close()

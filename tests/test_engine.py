@@ -11,6 +11,7 @@ from trainsentry.consumers.engine import SELECTION_NOTICE_AFTER, Engine, alert_i
 from trainsentry.producers.protocol import AlertEvent, LogEvent, MetricEvent, decode, encode
 from trainsentry.rules.config import Config, RuleConfig
 from trainsentry.rules.metrics import MetricDefinition
+from trainsentry.rules.objective import Objective
 
 
 def rising(**fields):
@@ -198,3 +199,28 @@ def test_tensor_values_are_shared_by_rules_on_one_array_without_copies():
         ("WeightUpdateRatio", 1), ("wur-3", 1), ("WeightUpdateRatio", 2), ("wur-3", 2)]
     # each rule holds the one previous tensor: a view on the event's bytes (4000 bytes each)
     assert 8000 <= engine.state_bytes() < 8000 + 20 * 200
+
+
+def test_a_trial_is_released_when_every_worker_has_sent_its_end_marker():
+    engine = engine_for("LossNotDecreasing", "stalled", num_steps=1)
+    engine.process_many(losses([1.0, 0.9], worker="0") + losses([1.0, 0.9], worker="1"))
+    held = engine.state_bytes()
+    end = [LogEvent("run-1", T0 + 9, "stderr", "[trainsentry] end of worker", 0, worker, final=True)
+           for worker in ("0", "1")]
+    engine.process(end[0])
+    assert engine.drain_ended() == [] and engine.state_bytes() >= held  # worker 1 still runs
+    engine.process(end[1])
+    assert engine.drain_ended() == ["run-1"]
+    assert engine.state_bytes() < held
+    assert any("ended (2 worker(s)" in notice for notice in engine.drain_notices())
+    # A trial that comes back starts afresh: its old windows are gone.
+    assert alerts(engine, losses([0.5, 0.6], worker="0")) != []
+
+
+def test_the_end_marker_keeps_the_objective_for_the_ranking():
+    config = Config(metrics=(MetricDefinition("val", r"val=(.*?);"),), objective=Objective("val"))
+    engine = Engine(config)
+    engine.process_many([LogEvent("run-1", T0, "stdout", "val=0.5;", 0),
+                         LogEvent("run-1", T0 + 1, "stderr", "[trainsentry] done", 0, final=True)])
+    assert engine.drain_ended() == ["run-1"]
+    assert [r.trial for r in engine.objectives.ranking()] == ["run-1"]

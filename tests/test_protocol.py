@@ -23,6 +23,7 @@ EVENTS = [
     TensorEvent(trial="run-1", ts=2.0, mode="GLOBAL", step=7, name="fc1.weight.grad",
                 reductions={"variance": 0.1, "l2": 3.0}),
     LogEvent(trial="run-1", ts=3.0, stream="stderr", line="Loss = 0.3;", seq=0),
+    LogEvent(trial="run-1", ts=3.5, stream="stderr", line="[trainsentry] done", seq=1, final=True),
     MetricEvent(trial="run-1", ts=3.0, name="loss", value=0.3, step=0, objective=True),
     AlertEvent(trial="run-1", ts=4.0, id="abc", rule="loss", rule_type="LossNotDecreasing",
                mode="TRAIN", step=12, tensors=("loss",), message="m", details={"cur": 0.3},
@@ -55,8 +56,8 @@ def base(kind: str = "scalar", **changes) -> dict:
         "scalar": to_wire(EVENTS[0]),
         "tensor": to_wire(EVENTS[2]),
         "log": to_wire(EVENTS[4]),
-        "metric": to_wire(EVENTS[5]),
-        "alert": to_wire(EVENTS[6]),
+        "metric": to_wire(EVENTS[6]),
+        "alert": to_wire(EVENTS[7]),
     }
     wire = dict(wires[kind])
     for key, value in changes.items():
@@ -108,6 +109,7 @@ REJECTIONS = [
     ("log stream unknown", base("log", stream="stdin"), "stream", "'stdin'"),
     ("log seq negative", base("log", seq=-1), "seq", "got -1"),
     ("log line not a string", base("log", line=b"x"), "line", "got b'x'"),
+    ("log final not a bool", base("log", final=1), "final", "got 1"),
     ("metric objective not a bool", base("metric", objective=1), "objective", "got 1"),
     ("alert tensors not a list", base("alert", tensors="loss"), "tensors", "'loss'"),
     ("alert details not a map", base("alert", details=[]), "details", "a map"),

@@ -56,14 +56,18 @@ def test_output_passes_through_byte_for_byte_and_every_line_is_published(
     assert process.returncode == 3
     assert stdout == STDOUT
     assert stderr == STDERR
-    events = [event for _, event in read_records(bootstrap_servers, topics.logs, 9)]
+    events = [event for _, event in read_records(bootstrap_servers, topics.logs, 10)]
     assert all(isinstance(e, LogEvent) and e.trial == "tap-1" and e.worker == "w7" for e in events)
     lines = {stream: [(e.seq, e.line) for e in events if e.stream == stream]
              for stream in ("stdout", "stderr")}
     assert lines["stdout"] == list(enumerate([
         "plain line", "trial=tap-1", "progress 10%", "progress 50%", "progress 100%",
         "windows line", "bad \ufffd utf8", "no newline at the end"]))
-    assert lines["stderr"] == [(0, "warning: careful"), (1, "err without newline")]
+    # The last event is the worker's end marker: the sidecar may release the trial's state.
+    assert lines["stderr"] == [(0, "warning: careful"), (1, "err without newline"),
+                               (2, "[trainsentry] command exited with code 3")]
+    assert [e.final for e in events if e.final] == [True]
+    assert events[-1].final and events[-1].stream == "stderr"
 
 
 @pytest.mark.parametrize("sig, expected", [(signal.SIGTERM, 7), (signal.SIGINT, 128 + signal.SIGINT)])
