@@ -7,15 +7,17 @@ the alerts topic computes ``arrival - event_ts``.
 
 Beside it, the same load through a minimal relay (``benchmarks.relay``) on the same broker with the
 same fetch settings, whose subscriber computes ``arrival - ts`` for the same spike events: two
-fetches and one produce, the floor any sidecar has. It runs twice: republishing only the spikes
-(marked by a record header, so the relay decodes nothing), which leaves its output as small as the
-sidecar's, and republishing every event. The sidecar runs as ``trainsentry run`` in its own process,
-the relay in its own process; the producer and the subscriber share this one.
+fetches and one produce, the floor any sidecar has. The relay that republishes only the spikes
+(marked by a record header, so it decodes nothing) leaves its output as small as the sidecar's and
+runs side by side with the sidecar, on the same input at the same moments; a relay that republishes
+every event runs alone, for reference. The sidecar runs as ``trainsentry run`` in its own process,
+each relay in its own process; the producer and the subscribers share this one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -30,7 +32,7 @@ from benchmarks.relay import MARK
 from benchmarks.report import Row, Section, Target, number
 from benchmarks.stats import percentile
 from trainsentry.consumers.settings import KafkaSettings
-from trainsentry.producers.protocol import ScalarEvent, encode
+from trainsentry.producers.protocol import ScalarEvent, Topics, encode
 
 TRIALS = 50
 SPIKE_EVERY = 50           # steps between two spikes of one trial's loss
@@ -40,7 +42,6 @@ DRAIN_SECONDS = 10.0       # longest wait for the outputs of the last events sen
 TARGET_ADDED_P99_MS = 10.0
 
 SIDECAR, FLOOR, RELAY_ALL = "sidecar", "relay of the spikes", "relay of every event"
-SYSTEMS = (RELAY_ALL, FLOOR, SIDECAR)  # run back to back at each load, in this order
 
 
 def trips(step: int) -> bool:
@@ -139,27 +140,48 @@ class Latencies:
         return self.expected - len(self.seconds)
 
 
-async def measure(bootstrap_servers: str, system: str, rate: int, duration: float, config: Path) -> Latencies:
-    topics = cluster.fresh_topics("latency")
-    relayed = f"{topics.prefix}.relayed"
-    await cluster.create(bootstrap_servers, topics, relayed)
-    settings = cluster.sidecar_settings(bootstrap_servers, topics)
+@dataclass
+class Pipeline:
+    """One system under test: its process and the subscriber reading what it publishes."""
+
+    system: str
+    child: processes.Child
+    subscriber: Subscriber
+
+
+def pipeline(bootstrap_servers: str, system: str, topics: Topics, config: Path) -> Pipeline:
+    settings = cluster.sidecar_settings(bootstrap_servers, topics)  # a group of its own
     if system == SIDECAR:
         child = processes.sidecar(bootstrap_servers, topics, config, settings.group_id,
                                   settings.fetch_max_wait_ms)
-        subscriber = Subscriber(settings, topics.alerts, alert_sent_at)
-    else:
-        child = processes.relay(bootstrap_servers, topics.tensors, relayed, settings.group_id,
-                                settings.fetch_max_wait_ms, marked_only=system == FLOOR)
-        subscriber = Subscriber(settings, relayed, relayed_sent_at)
+        return Pipeline(system, child, Subscriber(settings, topics.alerts, alert_sent_at))
+    target = f"{topics.prefix}.relayed-{'spikes' if system == FLOOR else 'all'}"
+    child = processes.relay(bootstrap_servers, topics.tensors, target, settings.group_id,
+                            settings.fetch_max_wait_ms, marked_only=system == FLOOR)
+    return Pipeline(system, child, Subscriber(settings, target, relayed_sent_at))
+
+
+async def measure(bootstrap_servers: str, systems: tuple[str, ...], rate: int, duration: float,
+                  config: Path) -> dict[str, Latencies]:
+    """Offer ``rate`` events/s to ``systems`` at once (each consumes the same input in its own group).
+
+    Running them side by side puts the same moments of a busy machine into every system's samples.
+    """
+    topics = cluster.fresh_topics("latency")
+    pipelines = [pipeline(bootstrap_servers, system, topics, config) for system in systems]
+    outputs = [p.subscriber.topic for p in pipelines if p.subscriber.topic != topics.alerts]
+    await cluster.create(bootstrap_servers, topics, *outputs)
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks=1, linger_ms=PRODUCER_LINGER_MS)
     stop_sending, stop_reading = asyncio.Event(), asyncio.Event()
     try:
-        with child:
+        with contextlib.ExitStack() as running:
+            for p in pipelines:
+                running.enter_context(p.child)
             await producer.start()
-            reading = asyncio.create_task(subscriber.run(stop_reading))
+            reading = [asyncio.create_task(p.subscriber.run(stop_reading)) for p in pipelines]
             sending = asyncio.create_task(offer_load(producer, topics.tensors, rate, stop_sending))
-            await _first_output(subscriber, child)
+            for p in pipelines:
+                await _first_output(p)
             await asyncio.sleep(SETTLE_SECONDS)
             begin = time.time()
             await asyncio.sleep(duration)
@@ -167,24 +189,27 @@ async def measure(bootstrap_servers: str, system: str, rate: int, duration: floa
             stop_sending.set()
             expected = sum(1 for ts in await sending if begin <= ts < end)
             deadline = time.monotonic() + DRAIN_SECONDS
-            while _in_window(subscriber, begin, end) < expected and time.monotonic() < deadline:
+            while (any(_in_window(p.subscriber, begin, end) < expected for p in pipelines)
+                   and time.monotonic() < deadline):
                 await asyncio.sleep(0.1)
             stop_reading.set()
-            await reading
-            child.check_alive()
+            await asyncio.gather(*reading)
+            for p in pipelines:
+                p.child.check_alive()
     finally:
         await producer.stop()
-        await cluster.drop(bootstrap_servers, topics, relayed)
-    seconds = [latency for sent, latency in subscriber.samples if begin <= sent < end]
-    return Latencies(system, rate, seconds, expected)
+        await cluster.drop(bootstrap_servers, topics, *outputs)
+    return {p.system: Latencies(p.system, rate, [latency for sent, latency in p.subscriber.samples
+                                                 if begin <= sent < end], expected)
+            for p in pipelines}
 
 
-async def _first_output(subscriber: Subscriber, child: processes.Child, timeout: float = 60.0) -> None:
+async def _first_output(p: Pipeline, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while not subscriber.first_output.is_set():
-        child.check_alive()
+    while not p.subscriber.first_output.is_set():
+        p.child.check_alive()
         if time.monotonic() > deadline:
-            raise RuntimeError(f"no output within {timeout:.0f}s:\n{child.stderr()[-2000:]}")
+            raise RuntimeError(f"{p.system}: no output within {timeout:.0f}s:\n{p.child.stderr()[-2000:]}")
         await asyncio.sleep(0.1)
 
 
@@ -220,8 +245,9 @@ def section(results: list[dict[str, Latencies]]) -> Section:
         f"every {SPIKE_EVERY} steps of a trial trips LossNotDecreasing; fetch_max_wait_ms "
         f"{cluster.sidecar_settings('-').fetch_max_wait_ms} for the sidecar, the relays and the "
         "subscribers (Tansu answers a waiting fetch only at fetch_max_wait_ms, so each hop costs up "
-        "to that). The relay column is the relay of the spikes: it consumes every event and "
-        "republishes as many records as the sidecar publishes alerts.")
+        "to that). The relay column is the relay of the spikes, run side by side with the sidecar "
+        "on the same input: it consumes every event and republishes as many records as the "
+        "sidecar publishes alerts.")
     return out
 
 
@@ -230,15 +256,19 @@ def _p50_p99(result: Latencies) -> str:
 
 
 def run(bootstrap_servers: str, loads: list[tuple[int, float, int]]) -> Section:
-    """``loads``: (events/s, measured seconds, rounds); each round runs every system back to back.
+    """``loads``: (events/s, measured seconds, rounds).
 
-    The samples of all rounds are pooled per system: one noisy round moves a pooled p99 less.
+    Each round runs the sidecar and the relay of the spikes side by side; the relay of every event,
+    which loads the broker with a second copy of the input, runs alone once after them. The
+    samples of all rounds are pooled per system.
     """
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         config = workload.write_config(Path(tmp))
         for rate, duration, rounds in loads:
-            by_round = [{system: asyncio.run(measure(bootstrap_servers, system, rate, duration, config))
-                         for system in SYSTEMS} for _ in range(rounds)]
-            results.append({system: Latencies.pooled([r[system] for r in by_round]) for system in SYSTEMS})
+            by_round = [asyncio.run(measure(bootstrap_servers, (SIDECAR, FLOOR), rate, duration, config))
+                        for _ in range(rounds)]
+            by_round.append(asyncio.run(measure(bootstrap_servers, (RELAY_ALL,), rate, duration, config)))
+            results.append({system: Latencies.pooled([r[system] for r in by_round if system in r])
+                            for system in (SIDECAR, FLOOR, RELAY_ALL)})
     return section(results)
