@@ -3,12 +3,13 @@
 - Publish cost: the time one ``TensorPublisher.scalar`` / ``.tensor`` (64x64 float32) call takes on
   the training thread, p50 and p99, publishing in bursts of 20 calls per simulated 1 ms step to a
   real broker (so the sender thread is busy beside it, as in training).
-- Hook overhead: the mean time of a CPU training step with ``TrainsentryHook`` registered at
-  ``save_interval`` 100 and 1, against the same step without the hook, in interleaved rounds
-  (median of the rounds). Two models: the examples' digits MLP (64-64-64-64-10, batch 64, a step
-  of a fraction of a millisecond: the worst case for a fixed per-step cost) and a wider one
-  (784-512-512-512-10, batch 256). Every saved step sends the weights, biases, gradients,
-  activation inputs and loss. Each round starts after a warm-up whose events have been delivered.
+- Hook overhead: the time of 100 CPU training steps with ``TrainsentryHook`` registered at
+  ``save_interval`` 100 and 1, against the same 100 steps of the same model without it, in
+  alternating blocks (median of the paired ratios). Two models: the examples' digits MLP
+  (64-64-64-64-10, batch 64, a step of a fraction of a millisecond: the worst case for a fixed
+  per-step cost) and a wider one (784-512-512-512-10, batch 256). Every saved step sends the
+  weights, biases, gradients, activation inputs and loss. What a block sent is delivered before
+  the next block starts.
 
 The broker is ``$KAFKA_BOOTSTRAP_SERVERS``, else the embedded one on this machine (it then takes
 CPU from the same cores). ``python benchmarks/producer_overhead.py`` prints the figures.
@@ -31,14 +32,12 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 
 from trainsentry.producers import SaveConfig, SenderSettings, TensorPublisher  # noqa: E402
 
-PUBLISH_CALLS = 20_000
+PUBLISH_CALLS = 10_000
 BURST = 20            # publish calls per simulated step
 STEP_PAUSE_S = 0.001  # the rest of that step
-ROUNDS = 5
 WARM_UP_STEPS = 50
-# Measured steps per round: a multiple of 100, so the window holds as many saved steps at
-# save_interval 100 as the steady state does.
-STEPS_PER_ROUND = {"digits": 400, "wide": 100}
+STEPS_PER_BLOCK = 100
+ROUNDS = {"digits": 30, "wide": 4}
 MODELS = {  # layer widths, batch
     "digits": ((64, 64, 64, 64, 10), 64),
     "wide": ((784, 512, 512, 512, 10), 256),
@@ -93,6 +92,8 @@ def publish_cost(bootstrap_servers: str) -> dict[str, float]:
 # --- hook overhead ---------------------------------------------------------------------------
 
 def hook_overhead(bootstrap_servers: str, model_name: str) -> dict[str, float]:
+    """Blocks of steps without the hook and with it (save_interval 100, then 1), alternating on
+    one model, so that whatever else the machine does weighs on both alike."""
     import torch
     from torch import nn
 
@@ -102,48 +103,43 @@ def hook_overhead(bootstrap_servers: str, model_name: str) -> dict[str, float]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # steadier figures on a shared machine; the ratio is what counts
     torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(widths[0], widths[1]), nn.ReLU(),
+                          nn.Linear(widths[1], widths[2]), nn.ReLU(),
+                          nn.Linear(widths[2], widths[3]), nn.Tanh(),
+                          nn.Linear(widths[3], widths[4]))
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     x = torch.randn(batch, widths[0])
     y = torch.randint(0, widths[-1], (batch,))
-    steps = STEPS_PER_ROUND[model_name]
-
-    def mean_step_s(save_interval: int | None) -> float:
-        model = nn.Sequential(nn.Linear(widths[0], widths[1]), nn.ReLU(),
-                              nn.Linear(widths[1], widths[2]), nn.ReLU(),
-                              nn.Linear(widths[2], widths[3]), nn.Tanh(),
-                              nn.Linear(widths[3], widths[4]))
-        loss_fn = nn.CrossEntropyLoss()
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
-        hook = None
-        if save_interval is not None:
-            hook = TrainsentryHook(trial=f"bench-hook-{model_name}-{save_interval}",
-                                   save_interval=save_interval,
-                                   settings=SenderSettings(bootstrap_servers=bootstrap_servers))
-            hook.register(model, loss=loss_fn)
+    settings = SenderSettings(bootstrap_servers=bootstrap_servers)
+    hooks = {interval: TrainsentryHook(trial=f"bench-hook-{model_name}-{interval}",
+                                       save_interval=interval, settings=settings)
+             for interval in (100, 1)}
+    block_seconds: dict[int | None, list[float]] = {None: [], 100: [], 1: []}
+    try:
         for _ in range(WARM_UP_STEPS):
             _train_step(model, loss_fn, optimizer, x, y)
-        if hook is not None:
-            hook.publisher.flush(30.0)  # step 0's events are not the window's business
-        started = time.perf_counter()
-        for _ in range(steps):
-            _train_step(model, loss_fn, optimizer, x, y)
-        elapsed = (time.perf_counter() - started) / steps
-        if hook is not None:
-            hook.close(timeout=2.0)
-        return elapsed
-
-    configs = (None, 100, 1)
-    rounds: dict[int | None, list[float]] = {c: [] for c in configs}
-    try:
-        for _ in range(ROUNDS):
-            for config in configs:
-                rounds[config].append(mean_step_s(config))
+        for _ in range(ROUNDS[model_name]):
+            for interval in block_seconds:
+                hook = hooks.get(interval)
+                if hook is not None:
+                    hook.register(model, loss=loss_fn)
+                started = time.perf_counter()
+                for _ in range(STEPS_PER_BLOCK):  # a hook block holds one step saved at 100
+                    _train_step(model, loss_fn, optimizer, x, y)
+                block_seconds[interval].append(time.perf_counter() - started)
+                if hook is not None:
+                    hook.remove()
+                    hook.publisher.flush(60.0)  # what a block sent does not weigh on the next
     finally:
+        for hook in hooks.values():
+            hook.close(timeout=5.0)
         torch.set_num_threads(threads)
-    base = statistics.median(rounds[None])
-    out = {f"hook_{model_name}_step_without_hook_us": base * 1e6}
-    for config in (100, 1):
-        ratios = [with_hook / without - 1 for with_hook, without in zip(rounds[config], rounds[None])]
-        out[f"hook_{model_name}_overhead_interval_{config}_pct"] = 100 * statistics.median(ratios)
+    base = block_seconds[None]
+    out = {f"hook_{model_name}_step_without_hook_us": statistics.median(base) / STEPS_PER_BLOCK * 1e6}
+    for interval in (100, 1):
+        ratios = [with_hook / without - 1 for with_hook, without in zip(block_seconds[interval], base)]
+        out[f"hook_{model_name}_overhead_interval_{interval}_pct"] = 100 * statistics.median(ratios)
     return out
 
 

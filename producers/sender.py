@@ -35,6 +35,9 @@ Encoder = Callable[[Any], bytes]
 # max_batch_bytes of them): enough to fill a batch, few enough that items taken but not yet
 # handed to Kafka stay a small share of the buffer.
 _TAKE = 1024
+# An idle sender sleeps until the training thread wakes it, but looks at least this often
+# whether lost events need reporting.
+_IDLE_CHECK_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class BackgroundSender:
         self._deadline = float("inf")
         self._loop = asyncio.new_event_loop()
         self._closing_event = asyncio.Event()
+        self._work_event = asyncio.Event()
+        self._idle = False           # the sender waits for _work_event; submit() must set it
         self._thread = threading.Thread(target=self._run, name="trainsentry-sender", daemon=True)
         self._thread.start()
         atexit.register(self._close_at_exit)
@@ -98,7 +103,14 @@ class BackgroundSender:
         """
         if self._closing:
             return False
-        return self._buffer.put((topic, key, payload, encode), size)
+        accepted = self._buffer.put((topic, key, payload, encode), size)
+        if self._idle:
+            # Only the first event after a quiet spell pays for a wake-up; an idle sender otherwise
+            # never runs, and never takes the GIL from training.
+            self._idle = False
+            with contextlib.suppress(RuntimeError):  # the loop has already stopped
+                self._loop.call_soon_threadsafe(self._work_event.set)
+        return accepted
 
     def stats(self) -> SenderStats:
         return SenderStats(
@@ -134,6 +146,7 @@ class BackgroundSender:
         atexit.unregister(self._close_at_exit)
         with contextlib.suppress(RuntimeError):  # the loop has already stopped
             self._loop.call_soon_threadsafe(self._closing_event.set)
+            self._loop.call_soon_threadsafe(self._work_event.set)
         # The sender honours the deadline itself; the margin covers stopping the producer.
         self._thread.join(timeout + 1.0)
         self._reporter.final(self._lost())
@@ -241,14 +254,13 @@ class BackgroundSender:
         )
 
     async def _pump(self, producer: AIOKafkaProducer) -> None:
-        poll = max(self.settings.linger_ms, 1) / 1000
         while True:
             self._reporter.poll(self._lost())
             items = self._buffer.take(_TAKE, self.settings.max_batch_bytes)
             if not items:
                 if self._closing:
                     return
-                await asyncio.sleep(poll)  # polling keeps the training thread free of wake-ups
+                await self._wait_for_work()
                 continue
             started = time.thread_time()
             self._in_hand = len(items)
@@ -259,6 +271,18 @@ class BackgroundSender:
             # rate of events, the buffer fills and the drop policy decides, and training goes on.
             busy = time.thread_time() - started
             await asyncio.sleep(busy * self._rest_per_busy)
+
+    async def _wait_for_work(self) -> None:
+        self._work_event.clear()
+        self._idle = True
+        if not len(self._buffer) and not self._closing:  # an event may have come in just before
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._work_event.wait(), _IDLE_CHECK_S)
+        self._idle = False
+        # Let the rest of the burst arrive (a saved step publishes many tensors at once): one
+        # batch instead of many, and no competing for the GIL while training is still capturing.
+        if not self._closing:
+            await asyncio.sleep(self.settings.linger_ms / 1000)
 
     def _encode(self, items: list[tuple[str, bytes, Any, Encoder]]) -> dict[tuple[str, bytes], list[bytes]]:
         """Encode items, grouped by (topic, key): each group goes to one partition as one batch."""

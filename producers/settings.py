@@ -38,7 +38,7 @@ class SenderSettings:
     """Events waiting for the broker, in bytes (array bytes plus a small estimate per event)."""
     drop: DropPolicy = DropPolicy.OLDEST
     linger_ms: int = 10
-    """How long events may wait to be batched together (also how often the sender looks for work)."""
+    """How long the first event after a quiet spell waits for the rest of its burst (one batch)."""
     max_batch_bytes: int = 1024 * 1024
     max_record_bytes: int = 16 * 1024 * 1024
     """A tensor whose bytes would exceed this is sent as reductions instead."""

@@ -12,7 +12,9 @@ At a saved step the hook publishes:
 - their gradients once backward has accumulated them (``gradients``, ``fc1.weight.grad``),
 - the loss (``losses``, a scalar event),
 - the inputs of ``nn.ReLU``, ``nn.Tanh`` and ``nn.Sigmoid`` modules (``relu_input``, ``tanh_input``
-  and ``sigmoid_input``, e.g. ``act1.relu_input``).
+  and ``sigmoid_input``, e.g. ``act1.relu_input``), and of the same activations called as
+  functions in a ``forward`` (``F.relu(x)``, ``torch.tanh(x)``, ``x.sigmoid()``: see
+  :mod:`.torch_functional`), named after the calling module (``block1.relu_input``).
 
 At a step that is not saved the hook costs one Python call and no tensor work: the hooks on
 layers, parameters and the loss module are installed only for saved steps. A saved tensor costs one copy (``.to("cpu",
@@ -37,6 +39,7 @@ from .publisher import TensorPublisher
 from .save_config import SaveConfig
 from .sender import SenderStats
 from .settings import ENV_TRIAL, SenderSettings
+from .torch_functional import FunctionalActivations
 
 log = logging.getLogger("trainsentry.producers")
 
@@ -86,13 +89,15 @@ class TrainsentryHook:
     ``trial`` defaults to ``$TRAINSENTRY_TRIAL`` (which ``trainsentry tap`` sets), else a new id
     that is logged. ``save_interval`` is shorthand for ``save_config=SaveConfig(save_interval=...)``;
     ``collection_configs`` overrides it per collection, e.g. ``{"losses": SaveConfig(save_interval=1)}``.
-    Everything else goes to :class:`~.publisher.TensorPublisher`.
+    ``functional_activations=False`` leaves activations called as functions alone (only modules
+    are then seen). Everything else goes to :class:`~.publisher.TensorPublisher`.
     """
 
     def __init__(self, trial: str | None = None, *, save_interval: int | None = None,
                  save_config: SaveConfig | None = None,
                  collection_configs: Mapping[str, SaveConfig] | None = None,
                  worker: str | None = None, reductions_above_bytes: int | None = None,
+                 functional_activations: bool = True,
                  bootstrap_servers: str | None = None, topic_prefix: str | None = None,
                  settings: SenderSettings | None = None,
                  publisher: TensorPublisher | None = None) -> None:
@@ -119,6 +124,10 @@ class TrainsentryHook:
         self._parameters: list[tuple[str, nn.Parameter, str]] = []
         self._activations: list[tuple[str, nn.Module, str]] = []
         self._loss_module: nn.Module | None = None
+        self._functional = functional_activations
+        self._module_names: dict[int, str] = {}
+        self._tracer: FunctionalActivations | None = None
+        self._unpublishable: set[str] = set()
         self._permanent: list[RemovableHandle] = []
         self._per_step: list[RemovableHandle] = []
 
@@ -132,6 +141,8 @@ class TrainsentryHook:
         """Hook ``model`` (its forward passes are the steps) and optionally the ``loss`` module."""
         if self._permanent:
             raise RuntimeError("this hook is already registered to a model; use one hook per model")
+        self._parameters, self._activations = [], []
+        self._module_names = {id(module): name for name, module in model.named_modules()}
         for name, param in model.named_parameters():
             collection = BIASES if name.endswith("bias") else WEIGHTS
             self._parameters.append((name, param, collection))
@@ -139,12 +150,17 @@ class TrainsentryHook:
             collection = ACTIVATIONS.get(type(module))
             if collection is not None:
                 self._activations.append((f"{name or 'model'}.{collection}", module, collection))
-        self._permanent.append(model.register_forward_pre_hook(self._on_step_start))
+        self._permanent.append(model.register_forward_pre_hook(_StepStart(self)))
         self._loss_module = loss
         return self
 
     def remove(self) -> None:
-        """Detach every hook from the model (publishing stops; :meth:`close` still flushes)."""
+        """Detach every hook from the model (publishing stops; :meth:`close` still flushes).
+
+        :meth:`register` may be called again afterwards; steps go on counting from where they were.
+        """
+        if self._tracer is not None:
+            self._stop_tracing(None, (), None)
         for handle in self._permanent + self._per_step:
             handle.remove()
         self._permanent.clear()
@@ -157,9 +173,13 @@ class TrainsentryHook:
         """Publish the loss of the current step if losses are saved at it; cheap otherwise."""
         if LOSSES not in self._saving:
             return False
-        value = TensorSnapshot(loss) if isinstance(loss, torch.Tensor) else float(loss)
-        return self.publisher.send_scalar(name, value, step=self.step, mode=self.mode,
-                                          global_step=self.global_step, collections=(LOSSES,))
+        try:
+            value = TensorSnapshot(loss) if isinstance(loss, torch.Tensor) else float(loss)
+            return self.publisher.send_scalar(name, value, step=self.step, mode=self.mode,
+                                              global_step=self.global_step, collections=(LOSSES,))
+        except Exception:
+            self._cannot_capture(name)
+            return False
 
     def stats(self) -> SenderStats:
         return self.publisher.stats()
@@ -178,6 +198,8 @@ class TrainsentryHook:
     # --- torch hooks -------------------------------------------------------------------------
 
     def _on_step_start(self, model: nn.Module, args: Any) -> None:
+        if self._tracer is not None:  # the last forward ended without its hook (defensive)
+            self._stop_tracing(model, args, None)
         if self._per_step:
             for handle in self._per_step:
                 handle.remove()
@@ -195,13 +217,13 @@ class TrainsentryHook:
         if not saving:
             return
         try:
-            self._arm(saving)
+            self._arm(model, saving)
         except Exception:  # a hook must never break the training step
-            log.exception("trainsentry: could not capture step %d; training goes on", step)
+            self._cannot_capture(f"the saved steps of {type(model).__name__}")
 
-    def _arm(self, saving: frozenset[str]) -> None:
+    def _arm(self, model: nn.Module, saving: frozenset[str]) -> None:
         if LOSSES in saving and self._loss_module is not None:
-            self._per_step.append(self._loss_module.register_forward_hook(self._on_loss_output))
+            self._per_step.append(self._loss_module.register_forward_hook(_LossOutput(self)))
         save_gradients = GRADIENTS in saving
         for name, param, collection in self._parameters:
             if collection in saving:
@@ -213,36 +235,117 @@ class TrainsentryHook:
             if collection in saving:
                 self._per_step.append(module.register_forward_pre_hook(
                     _InputCapture(self, name, collection)))
+        if self._functional and not saving.isdisjoint(ACTIVATIONS.values()):
+            self._start_tracing(model, saving)
+
+    def _start_tracing(self, model: nn.Module, saving: frozenset[str]) -> None:
+        def publish(name: str, collection: str, tensor: torch.Tensor) -> None:
+            if collection in saving:
+                self._publish(name, tensor, collection)
+
+        self._tracer = FunctionalActivations(self._module_names, tuple(ACTIVATIONS), publish)
+        # always_call: the mode is left even when forward raises
+        self._per_step.append(model.register_forward_hook(_ForwardEnd(self), always_call=True))
+        self._tracer.start(model)
+
+    def _stop_tracing(self, model: nn.Module, args: Any, output: Any) -> None:
+        tracer, self._tracer = self._tracer, None
+        if tracer is not None:
+            tracer.stop()
 
     def _on_loss_output(self, module: nn.Module, args: Any, output: Any) -> None:
         if isinstance(output, torch.Tensor) and output.numel() == 1:
             self.record_loss(output)
 
     def _publish(self, name: str, tensor: torch.Tensor, collection: str) -> None:
-        self.publisher.send_tensor(name, TensorSnapshot(tensor), step=self.step, mode=self.mode,
-                                   global_step=self.global_step, collections=_ONE[collection])
+        try:
+            self.publisher.send_tensor(name, TensorSnapshot(tensor), step=self.step, mode=self.mode,
+                                       global_step=self.global_step, collections=_ONE[collection])
+        except Exception:  # runs inside forward and backward: an odd tensor must not break them
+            self._cannot_capture(name)
+
+    def _cannot_capture(self, name: str) -> None:
+        if name not in self._unpublishable:
+            self._unpublishable.add(name)
+            log.exception("trainsentry: cannot capture %s; training goes on without it", name)
 
 
-class _GradientCapture:
+class _ModelHook:
+    """Base of the callables the hook puts on a model, its modules and its parameters.
+
+    A deep copy or an unpickled copy of the model (an EMA copy, ``torch.save(model)``) gets a
+    do-nothing callable in their place: copying must not try to copy the sender and its thread,
+    and the copy is not the model being observed.
+    """
+
+    __slots__ = ("hook",)
+
+    def __init__(self, hook: TrainsentryHook) -> None:
+        self.hook = hook
+
+    def __deepcopy__(self, memo: dict) -> "_Unobserved":
+        return _Unobserved()
+
+    def __reduce__(self) -> tuple:
+        return (_Unobserved, ())
+
+
+class _Unobserved:
+    """What a copied model carries instead of a trainsentry hook."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+class _StepStart(_ModelHook):
+    """The model's forward pre-hook: every forward pass is a step."""
+
+    __slots__ = ()
+
+    def __call__(self, model: nn.Module, args: Any) -> None:
+        self.hook._on_step_start(model, args)
+
+
+class _ForwardEnd(_ModelHook):
+    """The model's forward hook at a saved step: functional activations are no longer watched."""
+
+    __slots__ = ()
+
+    def __call__(self, model: nn.Module, args: Any, output: Any) -> None:
+        self.hook._stop_tracing(model, args, output)
+
+
+class _LossOutput(_ModelHook):
+    """The loss module's forward hook at a saved step."""
+
+    __slots__ = ()
+
+    def __call__(self, module: nn.Module, args: Any, output: Any) -> None:
+        self.hook._on_loss_output(module, args, output)
+
+
+class _GradientCapture(_ModelHook):
     """Called once the gradient of one parameter is accumulated, at a saved step."""
 
-    __slots__ = ("hook", "name")
+    __slots__ = ("name",)
 
     def __init__(self, hook: TrainsentryHook, name: str) -> None:
-        self.hook, self.name = hook, name
+        super().__init__(hook)
+        self.name = name
 
     def __call__(self, param: torch.Tensor) -> None:
         if param.grad is not None:
             self.hook._publish(self.name, param.grad, GRADIENTS)
 
 
-class _InputCapture:
+class _InputCapture(_ModelHook):
     """A forward pre-hook on an activation module, at a saved step: publishes the module's input."""
 
-    __slots__ = ("hook", "name", "collection")
+    __slots__ = ("name", "collection")
 
     def __init__(self, hook: TrainsentryHook, name: str, collection: str) -> None:
-        self.hook, self.name, self.collection = hook, name, collection
+        super().__init__(hook)
+        self.name, self.collection = name, collection
 
     def __call__(self, module: nn.Module, args: tuple[Any, ...]) -> None:
         if args and isinstance(args[0], torch.Tensor):

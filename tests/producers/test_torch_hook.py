@@ -153,3 +153,82 @@ def test_a_hooked_model_publishes_to_kafka(bootstrap_servers: str, topics) -> No
     assert len(records) == 32 and {key for key, _ in records} == {b"hooked"}
     grads = [e for _, e in records if isinstance(e, TensorEvent) and e.name == "fc1.weight.grad"]
     assert [e.step for e in grads] == [0, 1] and grads[0].array().shape == (3, 4)
+
+
+class Functional(nn.Module):
+    """Activations called as functions, the common style, beside one nn.ReLU module."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.block = nn.Linear(4, 4)
+        self.act = nn.ReLU()
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor, fail: bool = False) -> torch.Tensor:
+        h = torch.tanh(self.act(self.block(x))) + nn.functional.relu(x).sigmoid()
+        if fail:
+            raise RuntimeError("a forward that fails")
+        return self.out(nn.functional.relu(h))
+
+
+def test_functional_activations_are_captured_at_saved_steps_only() -> None:
+    sender = RecordingSender(SenderSettings())
+    hook = TrainsentryHook(publisher=TensorPublisher(
+        "functional", sender=sender, save_config=SaveConfig(save_interval=2)))
+    model = Functional()
+    hook.register(model)
+    for _ in range(3):
+        model(torch.randn(3, 4)).sum().backward()
+
+    inputs = {(e.step, e.name, e.collections) for e in sender.events if "_input" in e.name}
+    per_step = [("act.relu_input", "relu_input"), ("model.relu_input", "relu_input"),
+                ("model.relu_input_1", "relu_input"), ("model.sigmoid_input", "sigmoid_input"),
+                ("model.tanh_input", "tanh_input")]
+    assert inputs == {(step, name, (collection,)) for step in (0, 2) for name, collection in per_step}
+    tanh_input = next(e for e in sender.events if e.name == "model.tanh_input")
+    assert tanh_input.array().shape == (3, 4)
+
+
+def test_a_forward_that_raises_leaves_no_tracing_behind() -> None:
+    sender = RecordingSender(SenderSettings())
+    hook = TrainsentryHook(publisher=TensorPublisher(
+        "raising", sender=sender, save_config=SaveConfig(save_interval=1)))
+    model = Functional()
+    hook.register(model)
+    with pytest.raises(RuntimeError, match="fails"):
+        model(torch.randn(3, 4), fail=True)
+    captured = len(sender.events)
+    torch.tanh(torch.zeros(2))  # outside the model: nobody is watching any more
+    assert len(sender.events) == captured
+    from torch.overrides import _get_current_function_mode_stack
+    assert _get_current_function_mode_stack() == []
+
+
+def test_a_hooked_model_can_still_be_copied_and_saved() -> None:
+    import copy
+    import io
+
+    hook, sender, model, loss_fn = hooked(save_interval=1)
+    model(torch.randn(2, 4))  # mid-step: the per-step hooks are in place too
+    ema = copy.deepcopy(model)
+    torch.save(model, io.BytesIO())
+    published = len(sender.events)
+    ema(torch.randn(2, 4))  # the copy is not the observed model
+    assert len(sender.events) == published
+    model(torch.randn(2, 4))
+    assert len(sender.events) > published
+
+
+def test_a_tensor_that_cannot_be_captured_does_not_break_the_step(monkeypatch, caplog) -> None:
+    hook, sender, model, loss_fn = hooked(save_interval=1)
+    from trainsentry.producers import torch_hook
+
+    def broken(tensor):
+        raise RuntimeError("cannot copy this tensor")
+
+    monkeypatch.setattr(torch_hook, "TensorSnapshot", broken)
+    for _ in range(2):
+        loss_fn(model(torch.randn(2, 4)), torch.zeros(2, 2)).backward()  # forward and backward run
+    messages = [r.getMessage() for r in caplog.records if "cannot capture" in r.getMessage()]
+    assert "trainsentry: cannot capture fc1.weight; training goes on without it" in messages
+    assert len(messages) == len(set(messages))  # once per tensor, not once per step
