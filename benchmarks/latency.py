@@ -243,7 +243,7 @@ def section(results: list[dict[str, Latencies]]) -> Section:
     out.notes.append(
         f"Open-loop producer over {TRIALS} trials (aiokafka, linger_ms={PRODUCER_LINGER_MS}); a spike "
         f"every {SPIKE_EVERY} steps of a trial trips LossNotDecreasing; fetch_max_wait_ms "
-        f"{cluster.sidecar_settings('-').fetch_max_wait_ms} for the sidecar, the relays and the "
+        f"{KafkaSettings.fetch_max_wait_ms} (the sidecar's default) for the sidecar, the relays and the "
         "subscribers (Tansu answers a waiting fetch only at fetch_max_wait_ms, so each hop costs up "
         "to that). The relay column is the relay of the spikes, run side by side with the sidecar "
         "on the same input: it consumes every event and republishes as many records as the "
