@@ -11,6 +11,11 @@
   weights, biases, gradients, activation inputs and loss. What a block sent is delivered before
   the next block starts.
 
+The digits step is almost all Python dispatch, so it holds the GIL nearly all the time: the
+sender thread's work for a saved step (encoding and batching ~20 events, a millisecond or two of
+Python) is then added to training rather than overlapped with it. The wide step spends its time in
+matrix products that release the GIL, as real models do.
+
 The broker is ``$KAFKA_BOOTSTRAP_SERVERS``, else the embedded one on this machine (it then takes
 CPU from the same cores). ``python benchmarks/producer_overhead.py`` prints the figures.
 """

@@ -52,6 +52,7 @@ class FunctionalActivations(TorchFunctionMode):
         self._publish = publish
         self._stack: list[nn.Module] = []
         self._calls: dict[str, int] = {}
+        self.captured = 0
         self._handles: list[RemovableHandle] = []
 
     def start(self, model: nn.Module) -> None:
@@ -90,4 +91,5 @@ class FunctionalActivations(TorchFunctionMode):
         base = f"{self._names[id(owner)] or 'model'}.{collection}"
         count = self._calls.get(base, 0)
         self._calls[base] = count + 1
+        self.captured += 1
         self._publish(base if count == 0 else f"{base}_{count}", collection, tensor)

@@ -90,7 +90,7 @@ class TrainsentryHook:
     that is logged. ``save_interval`` is shorthand for ``save_config=SaveConfig(save_interval=...)``;
     ``collection_configs`` overrides it per collection, e.g. ``{"losses": SaveConfig(save_interval=1)}``.
     ``functional_activations=False`` leaves activations called as functions alone (only modules
-    are then seen). Everything else goes to :class:`~.publisher.TensorPublisher`.
+    are then seen); they are also left alone after a saved step whose forward called none. Everything else goes to :class:`~.publisher.TensorPublisher`.
     """
 
     def __init__(self, trial: str | None = None, *, save_interval: int | None = None,
@@ -252,6 +252,10 @@ class TrainsentryHook:
         tracer, self._tracer = self._tracer, None
         if tracer is not None:
             tracer.stop()
+            if not tracer.captured:
+                # A forward that calls no activation function (all of them are modules) will not
+                # start to: later saved steps are spared the cost of watching every torch call.
+                self._functional = False
 
     def _on_loss_output(self, module: nn.Module, args: Any, output: Any) -> None:
         if isinstance(output, torch.Tensor) and output.numel() == 1:
