@@ -1,6 +1,8 @@
 """The training loop goes on, at full speed, whatever happens to the broker."""
 
 import logging
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 
 from trainsentry.consumers.broker import EmbeddedBroker, free_port
 from trainsentry.producers import SaveConfig, SenderSettings, TensorPublisher
+from tests.producers.helpers import read_records
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +85,33 @@ def test_a_broker_that_disappears_mid_run_does_not_stop_training(caplog) -> None
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert any("events dropped" in m for m in warnings)
     assert len(warnings) <= 10
+
+
+def test_interpreter_exit_delivers_what_is_buffered(tmp_path, bootstrap_servers: str, topics) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import sys\n"
+        "from trainsentry.producers import SaveConfig, TensorPublisher\n"
+        "pub = TensorPublisher('exiting', bootstrap_servers=sys.argv[1], topic_prefix=sys.argv[2],\n"
+        "                      save_config=SaveConfig(save_interval=1))\n"
+        "for step in range(500):\n"
+        "    pub.scalar('loss', 1.0 / (step + 1), step=step, collections=['losses'])\n"
+        "# no close(): the interpreter's exit flushes\n")
+    subprocess.run([sys.executable, str(script), bootstrap_servers, topics.prefix], check=True, timeout=60)
+    assert len(read_records(bootstrap_servers, topics.tensors, 500)) == 500
+
+
+def test_interpreter_exit_does_not_wait_for_a_broker_that_is_not_there(tmp_path) -> None:
+    script = tmp_path / "train.py"
+    script.write_text(
+        "import sys\n"
+        "from trainsentry.producers import SaveConfig, TensorPublisher\n"
+        "pub = TensorPublisher('exiting', bootstrap_servers=sys.argv[1], save_config=SaveConfig(save_interval=1))\n"
+        "for step in range(500):\n"
+        "    pub.scalar('loss', 1.0, step=step)\n")
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, str(script), f"127.0.0.1:{free_port()}"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    assert "cannot reach Kafka" in result.stderr and "500 in total" in result.stderr
+    assert time.monotonic() - started < 20  # the interpreter's own start-up is most of it
