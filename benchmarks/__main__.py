@@ -35,7 +35,7 @@ class Scale:
     replay_trials: int = 100
     replay_steps: int = 750          # 300,000 scalar events
     replay_rounds: int = 5
-    latency_loads: tuple[tuple[int, float, int], ...] = ((1_000, 15.0, 2), (10_000, 10.0, 4))
+    latency_loads: tuple[tuple[int, float, int], ...] = ((1_000, 12.0, 2), (10_000, 10.0, 4))
     memory_trials: int = 100
     memory_layers: int = 50
 

@@ -8,10 +8,12 @@ the alerts topic computes ``arrival - event_ts``.
 Beside it, the same load through a minimal relay (``benchmarks.relay``) on the same broker with the
 same fetch settings, whose subscriber computes ``arrival - ts`` for the same spike events: two
 fetches and one produce, the floor any sidecar has. The relay that republishes only the spikes
-(marked by a record header, so it decodes nothing) leaves its output as small as the sidecar's and
-runs side by side with the sidecar, on the same input at the same moments; a relay that republishes
-every event runs alone, for reference. The sidecar runs as ``trainsentry run`` in its own process,
-each relay in its own process; the producer and the subscribers share this one.
+(marked by a record header, so it decodes nothing) leaves its output as small as the sidecar's; it
+and the sidecar take turns over several short rounds, and the samples of the rounds are pooled. A
+relay that republishes every event runs once, for reference. The sidecar runs as ``trainsentry
+run`` in its own process, each relay in its own process; the producer and the subscriber share
+this one. (Run side by side on these 2 cores, the systems slow each other down more than the
+machine's drift does.)
 """
 
 from __future__ import annotations
@@ -163,10 +165,7 @@ def pipeline(bootstrap_servers: str, system: str, topics: Topics, config: Path) 
 
 async def measure(bootstrap_servers: str, systems: tuple[str, ...], rate: int, duration: float,
                   config: Path) -> dict[str, Latencies]:
-    """Offer ``rate`` events/s to ``systems`` at once (each consumes the same input in its own group).
-
-    Running them side by side puts the same moments of a busy machine into every system's samples.
-    """
+    """Offer ``rate`` events/s to ``systems`` at once (each consumes the input in its own group)."""
     topics = cluster.fresh_topics("latency")
     pipelines = [pipeline(bootstrap_servers, system, topics, config) for system in systems]
     outputs = [p.subscriber.topic for p in pipelines if p.subscriber.topic != topics.alerts]
@@ -245,9 +244,9 @@ def section(results: list[dict[str, Latencies]]) -> Section:
         f"every {SPIKE_EVERY} steps of a trial trips LossNotDecreasing; fetch_max_wait_ms "
         f"{KafkaSettings.fetch_max_wait_ms} (the sidecar's default) for the sidecar, the relays and the "
         "subscribers (Tansu answers a waiting fetch only at fetch_max_wait_ms, so each hop costs up "
-        "to that). The relay column is the relay of the spikes, run side by side with the sidecar "
-        "on the same input: it consumes every event and republishes as many records as the "
-        "sidecar publishes alerts.")
+        "to that). The relay column is the relay of the spikes: it consumes every event and "
+        "republishes as many records as the sidecar publishes alerts. The relay and the sidecar "
+        "take turns, round by round; each round's p99 is in parentheses.")
     return out
 
 
@@ -258,17 +257,18 @@ def _p50_p99(result: Latencies) -> str:
 def run(bootstrap_servers: str, loads: list[tuple[int, float, int]]) -> Section:
     """``loads``: (events/s, measured seconds, rounds).
 
-    Each round runs the sidecar and the relay of the spikes side by side; the relay of every event,
-    which loads the broker with a second copy of the input, runs alone once after them. The
-    samples of all rounds are pooled per system.
+    Each round measures the relay of the spikes and the sidecar one after the other, in turns, so
+    neither is always first; the relay of every event runs once after them. The samples of all
+    rounds are pooled per system.
     """
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         config = workload.write_config(Path(tmp))
         for rate, duration, rounds in loads:
-            by_round = [asyncio.run(measure(bootstrap_servers, (SIDECAR, FLOOR), rate, duration, config))
-                        for _ in range(rounds)]
-            by_round.append(asyncio.run(measure(bootstrap_servers, (RELAY_ALL,), rate, duration, config)))
-            results.append({system: Latencies.pooled([r[system] for r in by_round if system in r])
+            turns = [(FLOOR, SIDECAR) if r % 2 == 0 else (SIDECAR, FLOOR) for r in range(rounds)]
+            runs = [asyncio.run(measure(bootstrap_servers, (system,), rate, duration, config))
+                    for turn in turns for system in turn]
+            runs.append(asyncio.run(measure(bootstrap_servers, (RELAY_ALL,), rate, duration, config)))
+            results.append({system: Latencies.pooled([r[system] for r in runs if system in r])
                             for system in (SIDECAR, FLOOR, RELAY_ALL)})
     return section(results)
