@@ -64,7 +64,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     metrics = SidecarMetrics()
     if args.metrics_port is not None:
         metrics.serve(args.metrics_port)
-    options = SidecarOptions(idle_trial_seconds=args.idle_trial_seconds or None)
+    options = SidecarOptions(idle_trial_seconds=args.idle_trial_seconds or None,
+                             ended_trial_grace_seconds=args.ended_trial_grace_seconds)
     # aiokafka clients are made inside the running loop
     return _run_until_signal(lambda stop: Sidecar(engine, settings, options, metrics).run(stop))
 
@@ -258,6 +259,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--session-timeout-ms", type=int, default=10_000)
     run.add_argument("--idle-trial-seconds", type=float, default=3600.0,
                      help="release a trial's state after this long without events (0: never)")
+    run.add_argument("--ended-trial-grace-seconds", type=float, default=10.0,
+                     help="after every worker of a trial sent its end marker, release its state "
+                          "once it has had no events for this long")
     run.set_defaults(handler=cmd_run)
 
     tail = command("tail", help="print alerts as they arrive")

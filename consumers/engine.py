@@ -158,7 +158,7 @@ class Engine:
         self._trials: dict[str, _TrialState] = {}
         self._notices: list[str] = []
         self._said: set[str] = set()  # notices about no one trial
-        self._ended: list[str] = []   # trials released since drain_ended()
+        self._ended: list[str] = []   # trials ended since drain_ended()
         self._stats = EngineStats()
         self._dispatch = {"tensor": self._on_tensor, "scalar": self._on_scalar, "log": self._on_log}
 
@@ -213,19 +213,16 @@ class Engine:
 
     def forget_trial(self, trial: str) -> None:
         """Release every byte held for ``trial`` (rules, series, metric steps, objective)."""
-        self._release(trial)
-        if self.objectives is not None:
-            self.objectives.forget(trial)
-
-    def _release(self, trial: str) -> None:
         self._trials.pop(trial, None)
         for rule in self.rules:
             rule.forget(trial)
         if self._extractor is not None:
             self._extractor.forget(trial)
+        if self.objectives is not None:
+            self.objectives.forget(trial)
 
     def drain_ended(self) -> list[str]:
-        """Trials released since the last call because every worker sent its end marker."""
+        """Trials whose every worker has sent its end marker since the last call (each once)."""
         ended, self._ended = self._ended, []
         return ended
 
@@ -371,19 +368,12 @@ class Engine:
         if event.final:
             state.ended.add(event.worker)
             if state.ended >= state.workers:
-                self._end_trial(trial, state)
+                # Reported, not released here: the worker's last tensors travel on another topic
+                # and may still be on their way. The sidecar releases the trial after a grace time.
+                self._say(state, "ended", f"trial {trial!r} ended: its {len(state.workers)} "
+                          f"worker(s) sent their end marker")
+                self._ended.append(trial)
         return out
-
-    def _end_trial(self, trial: str, state: _TrialState) -> None:
-        """Every worker has said it is done: say what was ignored, then release the trial."""
-        if state.late or state.duplicate or state.duplicate_lines:
-            self._notices.append(
-                f"trial {trial!r}: ignored {state.late} late and {state.duplicate} duplicate "
-                f"tensor/scalar events and {state.duplicate_lines} redelivered log lines")
-        self._notices.append(f"trial {trial!r} ended ({len(state.workers)} worker(s) sent their "
-                             f"end marker): its state is released")
-        self._release(trial)  # its objective result stays: it still ranks
-        self._ended.append(trial)
 
     def _metrics_of(self, event: LogEvent, state: _TrialState) -> list[Event]:
         """The metric events of one log line, each also fed to the rules as a series."""

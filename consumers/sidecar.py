@@ -36,6 +36,8 @@ class SidecarOptions:
 
     poll_timeout_ms: int = 200
     idle_trial_seconds: float | None = 3600.0  # release a trial's state after this long without events
+    # After every worker's end marker, how long a trial's last events on the other topic may take.
+    ended_trial_grace_seconds: float = 10.0
     delivery_retry_seconds: float = 1.0
 
 
@@ -53,6 +55,7 @@ class Sidecar:
         self.sink = KafkaSink(settings)
         self._trials_by_tp: dict[TopicPartition, set[str]] = defaultdict(set)
         self._last_seen: dict[str, float] = {}
+        self._ended: set[str] = set()  # trials whose workers all sent their end marker
         self.batches = 0
         self._rebalances_counted = 0
 
@@ -137,7 +140,7 @@ class Sidecar:
         for notice in self.engine.drain_notices():
             log.warning("%s", notice)
         for trial in self.engine.drain_ended():
-            self._drop_bookkeeping(trial)
+            self._ended.add(trial)
         await self._deliver(outputs, dead, stop)
         await self.source.commit(offsets)
         self.batches += 1
@@ -178,9 +181,12 @@ class Sidecar:
         m.duplicates.set(getattr(stats, "duplicate", 0))
         m.rebalances.inc(self.source.rebalances - self._rebalances_counted)
         self._rebalances_counted = self.source.rebalances
-        m.rebuilding.set(len(self.source.rebuild_until))
-        m.state_bytes.set(self.engine.state_bytes())
-        m.trials.set(len(self._last_seen))
+        self._export_state()
+
+    def _export_state(self) -> None:
+        self.metrics.rebuilding.set(len(self.source.rebuild_until))
+        self.metrics.state_bytes.set(self.engine.state_bytes())
+        self.metrics.trials.set(len(self._last_seen))
 
     def _export_objective(self, trial: str) -> None:
         result = self.engine.objectives.result(trial) if self.engine.objectives else None
@@ -197,13 +203,22 @@ class Sidecar:
                     self._forget(trial)
 
     def _release_idle_trials(self) -> None:
-        limit = self.options.idle_trial_seconds
-        if limit is None or not self._last_seen:
-            return
-        cutoff = time.monotonic() - limit
-        for trial in [t for t, seen in self._last_seen.items() if seen < cutoff]:
-            log.info("trial %r idle for %.0fs: state released", trial, limit)
+        """Release trials that ended (after a grace time) or have been idle too long."""
+        now = time.monotonic()
+        grace = self.options.ended_trial_grace_seconds
+        released = [t for t in self._ended if now - self._last_seen.get(t, now) >= grace]
+        for trial in released:
+            log.info("trial %r ended: state released", trial)
             self._forget(trial)
+        limit = self.options.idle_trial_seconds
+        if limit is not None:
+            idle = [t for t, seen in self._last_seen.items() if now - seen >= limit]
+            for trial in idle:
+                log.info("trial %r idle for %.0fs: state released", trial, limit)
+                self._forget(trial)
+            released += idle
+        if released:
+            self._export_state()
 
     def _forget(self, trial: str) -> None:
         self.engine.forget_trial(trial)
@@ -212,5 +227,6 @@ class Sidecar:
     def _drop_bookkeeping(self, trial: str) -> None:
         self.metrics.forget_trial(trial)
         self._last_seen.pop(trial, None)
+        self._ended.discard(trial)
         for trials in self._trials_by_tp.values():
             trials.discard(trial)

@@ -201,26 +201,18 @@ def test_tensor_values_are_shared_by_rules_on_one_array_without_copies():
     assert 8000 <= engine.state_bytes() < 8000 + 20 * 200
 
 
-def test_a_trial_is_released_when_every_worker_has_sent_its_end_marker():
+def test_a_trial_ends_when_every_worker_has_sent_its_end_marker():
     engine = engine_for("LossNotDecreasing", "stalled", num_steps=1)
     engine.process_many(losses([1.0, 0.9], worker="0") + losses([1.0, 0.9], worker="1"))
-    held = engine.state_bytes()
     end = [LogEvent("run-1", T0 + 9, "stderr", "[trainsentry] end of worker", 0, worker, final=True)
            for worker in ("0", "1")]
     engine.process(end[0])
-    assert engine.drain_ended() == [] and engine.state_bytes() >= held  # worker 1 still runs
+    assert engine.drain_ended() == []  # worker 1 still runs
     engine.process(end[1])
     assert engine.drain_ended() == ["run-1"]
+    assert any("ended: its 2 worker(s)" in notice for notice in engine.drain_notices())
+    # The state stays until the sidecar releases it: tensors still on their way are evaluated.
+    assert alerts(engine, losses([0.95], worker="0", start=2)) != []
+    held = engine.state_bytes()
+    engine.forget_trial("run-1")
     assert engine.state_bytes() < held
-    assert any("ended (2 worker(s)" in notice for notice in engine.drain_notices())
-    # A trial that comes back starts afresh: its old windows are gone.
-    assert alerts(engine, losses([0.5, 0.6], worker="0")) != []
-
-
-def test_the_end_marker_keeps_the_objective_for_the_ranking():
-    config = Config(metrics=(MetricDefinition("val", r"val=(.*?);"),), objective=Objective("val"))
-    engine = Engine(config)
-    engine.process_many([LogEvent("run-1", T0, "stdout", "val=0.5;", 0),
-                         LogEvent("run-1", T0 + 1, "stderr", "[trainsentry] done", 0, final=True)])
-    assert engine.drain_ended() == ["run-1"]
-    assert [r.trial for r in engine.objectives.ranking()] == ["run-1"]

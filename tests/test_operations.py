@@ -9,8 +9,9 @@ import urllib.request
 import pytest
 
 from tests.sidecar_harness import SidecarProcess, publish, read_alerts
-from tests.streams import interleave, losses, replay_alerts, weights, write_config
+from tests.streams import T0, interleave, losses, replay_alerts, weights, write_config
 from trainsentry.consumers.broker import free_port
+from trainsentry.producers.protocol import LogEvent
 
 pytestmark = pytest.mark.integration
 
@@ -86,3 +87,29 @@ def test_prometheus_endpoint_reports_what_the_sidecar_did(bootstrap_servers, top
     assert samples["trainsentry_rule_evaluation_seconds_count"] >= 1
     assert any(k.startswith("trainsentry_consumer_lag{") for k in samples)
     assert "trainsentry_late_events" in samples and "trainsentry_duplicate_events" in samples
+
+
+def test_an_ended_trial_releases_its_state(bootstrap_servers, topics, tmp_path) -> None:
+    config = write_config(tmp_path)
+    port = free_port()
+    events = interleave(losses("ending", [0.3, 0.33, 0.31, 0.30, 0.28]),
+                        weights("ending", 4, 2, shape=(64, 64)))
+    end = LogEvent("ending", T0 + 99, "stderr", "[trainsentry] command exited with code 0", 0,
+                   final=True)
+    with SidecarProcess(bootstrap_servers, topics, config,
+                        extra_args=["--metrics-port", str(port),
+                                    "--ended-trial-grace-seconds", "0.5"]) as sidecar:
+        sidecar.wait_ready()
+        publish(bootstrap_servers, topics, events)
+        read_alerts(bootstrap_servers, topics, count=3)
+        held = scrape(port)["trainsentry_state_bytes"]
+        assert held >= 64 * 64 * 4  # the previous weights, at least
+        assert scrape(port)["trainsentry_trials"] == 1
+        publish(bootstrap_servers, topics, [end])
+        deadline = time.monotonic() + 20
+        while scrape(port)["trainsentry_trials"] != 0:
+            assert time.monotonic() < deadline, sidecar.stderr
+            time.sleep(0.2)
+        assert scrape(port)["trainsentry_state_bytes"] < 64 * 64 * 4 / 4
+        sidecar.stop()
+    assert "trial 'ending' ended: state released" in sidecar.stderr
