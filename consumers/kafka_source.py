@@ -36,6 +36,7 @@ class KafkaSource(ConsumerRebalanceListener):
         self._owned: set[TopicPartition] = set()
         self._on_partitions_lost = on_partitions_lost
         self._consumer: AIOKafkaConsumer | None = None
+        self._commit_task: asyncio.Future | None = None
 
     @property
     def consumer(self) -> AIOKafkaConsumer:
@@ -62,12 +63,28 @@ class KafkaSource(ConsumerRebalanceListener):
         self._consumer.subscribe(self.topics, listener=self)
 
     async def stop(self) -> None:
+        await self.settle_commit()
         if self._consumer is not None:
             await self._consumer.stop()
 
     async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list]:
         return await self._consumer.getmany(
             timeout_ms=timeout_ms, max_records=self.settings.max_batch_records)
+
+    def commit_in_background(self, offsets: dict[TopicPartition, int]) -> None:
+        """Start committing ``offsets``; call :meth:`settle_commit` first, so commits stay in order.
+
+        The next batch is fetched and evaluated while the broker takes the commit: a commit round
+        trip per batch is otherwise a tenth of the time on large records.
+        """
+        assert self._commit_task is None or self._commit_task.done(), "settle the last commit first"
+        self._commit_task = asyncio.ensure_future(self.commit(offsets))
+
+    async def settle_commit(self) -> None:
+        """Wait for the commit started last, if any."""
+        task, self._commit_task = self._commit_task, None
+        if task is not None:
+            await task
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> bool:
         """Commit the offsets of partitions still owned; ``False`` if the group moved on meanwhile."""
@@ -92,7 +109,7 @@ class KafkaSource(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         async with self.batch_lock:  # let the batch in hand finish and commit first
-            pass
+            await self.settle_commit()
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         self.rebalances += 1

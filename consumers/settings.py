@@ -28,4 +28,4 @@ class KafkaSettings:
     heartbeat_interval_ms: int = 3_000
     request_timeout_ms: int = 30_000
     max_request_bytes: int = 64 * 1024 * 1024
-    linger_ms: int = 2
+    linger_ms: int = 0  # the sink flushes right after each batch anyway: lingering only adds latency

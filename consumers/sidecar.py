@@ -28,6 +28,7 @@ from trainsentry.producers.protocol import AlertEvent, Event, MetricEvent
 
 log = logging.getLogger("trainsentry.sidecar")
 DEAD_LETTERS_LOGGED = 3
+STATE_EXPORT_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Sidecar:
         self._trials_by_tp: dict[TopicPartition, set[str]] = defaultdict(set)
         self._last_seen: dict[str, float] = {}
         self._ended: set[str] = set()  # trials whose workers all sent their end marker
+        self._state_exported = float("-inf")
         self.batches = 0
         self._rebalances_counted = 0
 
@@ -141,21 +143,31 @@ class Sidecar:
             log.warning("%s", notice)
         for trial in self.engine.drain_ended():
             self._ended.add(trial)
-        await self._deliver(outputs, dead, stop)
-        await self.source.commit(offsets)
+        if not await self._deliver(outputs, dead, stop):
+            return  # stopping mid-outage: the inputs stay uncommitted and are processed again
+        await self.source.settle_commit()
+        self.source.commit_in_background(offsets)
         self.batches += 1
         self._count_outputs(outputs, dead)
 
-    async def _deliver(self, outputs: list[Event], dead: list[DeadLetter], stop: asyncio.Event) -> None:
-        """Publish and wait for acknowledgement; retry the whole batch until the broker takes it."""
+    async def _deliver(self, outputs: list[Event], dead: list[DeadLetter], stop: asyncio.Event) -> bool:
+        """Publish and wait for acknowledgement, retrying the whole batch until the broker takes it.
+
+        ``False`` when asked to stop before the broker took it: nothing is committed then.
+        """
         while True:
             try:
                 await self.sink.send_events(outputs)
                 await self.sink.send_dead_letters(dead)
                 await self.sink.flush()
-                return
+                return True
             except KafkaError as exc:
                 self.metrics.delivery_failures.inc()
+                if stop.is_set():
+                    log.warning("stopping with %d output(s) undelivered (%s); their inputs stay "
+                                "uncommitted and are processed again on restart",
+                                len(outputs) + len(dead), exc)
+                    return False
                 log.warning("publishing %d output(s) failed (%s); retrying in %.1fs (offsets stay "
                             "uncommitted)", len(outputs) + len(dead), exc, self.options.delivery_retry_seconds)
                 await asyncio.sleep(self.options.delivery_retry_seconds)
@@ -181,9 +193,14 @@ class Sidecar:
         m.duplicates.set(getattr(stats, "duplicate", 0))
         m.rebalances.inc(self.source.rebalances - self._rebalances_counted)
         self._rebalances_counted = self.source.rebalances
-        self._export_state()
+        self._export_state(force=False)
 
-    def _export_state(self) -> None:
+    def _export_state(self, force: bool = True) -> None:
+        # Sizing the state walks every series: once a second is plenty for a gauge.
+        now = time.monotonic()
+        if not force and now - self._state_exported < STATE_EXPORT_SECONDS:
+            return
+        self._state_exported = now
         self.metrics.rebuilding.set(len(self.source.rebuild_until))
         self.metrics.state_bytes.set(self.engine.state_bytes())
         self.metrics.trials.set(len(self._last_seen))
@@ -217,8 +234,7 @@ class Sidecar:
                 log.info("trial %r idle for %.0fs: state released", trial, limit)
                 self._forget(trial)
             released += idle
-        if released:
-            self._export_state()
+        self._export_state(force=bool(released))
 
     def _forget(self, trial: str) -> None:
         self.engine.forget_trial(trial)

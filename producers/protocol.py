@@ -99,7 +99,10 @@ class Topics:
         return (self.tensors, self.logs, self.metrics, self.alerts, self.deadletter)
 
 
-@dataclass(frozen=True, slots=True)
+# The input events are built once per record on the sidecar's hot path, so they are plain
+# (not frozen) dataclasses: a frozen one costs 0.6 us more to build, a fifth of decoding a scalar.
+# Treat them as values all the same.
+@dataclass(slots=True)
 class TensorEvent:
     trial: str
     ts: float
@@ -136,7 +139,7 @@ class TensorEvent:
         return cls(dtype=arr.dtype.name, shape=tuple(arr.shape), data=arr.tobytes(), **fields)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ScalarEvent:
     trial: str
     ts: float
@@ -155,7 +158,7 @@ class ScalarEvent:
         return self.step if self.global_step is None else self.global_step
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LogEvent:
     trial: str
     ts: float

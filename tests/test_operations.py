@@ -102,11 +102,12 @@ def test_an_ended_trial_releases_its_state(bootstrap_servers, topics, tmp_path) 
         sidecar.wait_ready()
         publish(bootstrap_servers, topics, events)
         read_alerts(bootstrap_servers, topics, count=3)
-        held = scrape(port)["trainsentry_state_bytes"]
-        assert held >= 64 * 64 * 4  # the previous weights, at least
+        deadline = time.monotonic() + 20
+        while scrape(port)["trainsentry_state_bytes"] < 64 * 64 * 4:  # the previous weights, at least
+            assert time.monotonic() < deadline, sidecar.stderr
+            time.sleep(0.2)
         assert scrape(port)["trainsentry_trials"] == 1
         publish(bootstrap_servers, topics, [end])
-        deadline = time.monotonic() + 20
         while scrape(port)["trainsentry_trials"] != 0:
             assert time.monotonic() < deadline, sidecar.stderr
             time.sleep(0.2)
