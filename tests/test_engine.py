@@ -216,3 +216,12 @@ def test_a_trial_ends_when_every_worker_has_sent_its_end_marker():
     held = engine.state_bytes()
     engine.forget_trial("run-1")
     assert engine.state_bytes() < held
+
+
+def test_an_ended_trial_still_ranks_by_its_objective():
+    config = Config(metrics=(MetricDefinition("val", r"val=(.*?);"),), objective=Objective("val"))
+    engine = Engine(config)
+    engine.process_many([LogEvent("run-1", T0, "stdout", "val=0.5;", 0),
+                         LogEvent("run-1", T0 + 1, "stderr", "[trainsentry] done", 0, final=True)])
+    assert engine.drain_ended() == ["run-1"]
+    assert [(r.trial, r.final) for r in engine.objectives.ranking()] == [("run-1", 0.5)]

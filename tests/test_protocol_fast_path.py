@@ -7,7 +7,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainsentry.producers.protocol import MAX_INT, ProtocolError, _checked, _common_form, validate
+from trainsentry.producers.protocol import MAX_INT, ProtocolError, validate
+from trainsentry.producers.validation import _checked, _common_form
 
 ABSENT = object()
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from tests.rules.events import alerts, engine_for, losses, scalar, steps, tensor
+from tests.rules.events import alerts, engine_for, losses, steps, tensor
 from trainsentry.producers.protocol import TensorEvent
 from trainsentry.rules.base import Observation
 from trainsentry.rules.poor_weight_initialization import PoorWeightInitialization

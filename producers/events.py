@@ -1,0 +1,180 @@
+"""The events of the wire protocol, version 1 (PROTOCOL.md), its constants and its one error type."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Union
+
+import numpy as np
+
+VERSION = 1
+
+MODES = frozenset({"TRAIN", "EVAL", "PREDICT", "GLOBAL"})
+STREAMS = frozenset({"stdout", "stderr"})
+REDUCTIONS = frozenset({"min", "max", "mean", "std", "variance", "l1", "l2", "count", "nan_count"})
+DTYPES: dict[str, np.dtype] = {
+    name: np.dtype(name).newbyteorder("<")
+    for name in (
+        "float16", "float32", "float64",
+        "int8", "int16", "int32", "int64",
+        "uint8", "uint16", "uint32", "uint64",
+        "bool",
+    )
+}
+
+# Bounds: a record that exceeds them is rejected before any array is built from it.
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+MAX_TRIAL_CHARS = 256
+MAX_WORKER_CHARS = 128
+MAX_NAME_CHARS = 1024
+MAX_COLLECTIONS = 64
+MAX_DIMS = 32
+MAX_LINE_CHARS = 1024 * 1024
+MAX_INT = 2**63 - 1
+
+
+class ProtocolError(ValueError):
+    """An event that does not follow the protocol; the message names the field and the value."""
+
+    def __init__(self, field_name: str, problem: str) -> None:
+        super().__init__(f"field {field_name!r}: {problem}")
+        self.field = field_name
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Topics:
+    """The topic names, all under one configurable prefix."""
+
+    prefix: str = "trainsentry"
+
+    @property
+    def tensors(self) -> str:
+        return f"{self.prefix}.tensors"
+
+    @property
+    def logs(self) -> str:
+        return f"{self.prefix}.logs"
+
+    @property
+    def metrics(self) -> str:
+        return f"{self.prefix}.metrics"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}.alerts"
+
+    @property
+    def deadletter(self) -> str:
+        return f"{self.prefix}.deadletter"
+
+    def all(self) -> tuple[str, ...]:
+        return (self.tensors, self.logs, self.metrics, self.alerts, self.deadletter)
+
+
+# The input events are built once per record on the sidecar's hot path, so they are plain
+# (not frozen) dataclasses: a frozen one costs 0.6 us more to build, a fifth of decoding a scalar.
+# Treat them as values all the same.
+@dataclass(slots=True)
+class TensorEvent:
+    trial: str
+    ts: float
+    mode: str
+    step: int
+    name: str
+    worker: str = "0"
+    global_step: int | None = None
+    collections: tuple[str, ...] = ()
+    dtype: str | None = None
+    shape: tuple[int, ...] | None = None
+    data: bytes | None = None
+    reductions: Mapping[str, float] | None = None
+
+    type = "tensor"
+
+    @property
+    def gstep(self) -> int:
+        return self.step if self.global_step is None else self.global_step
+
+    def array(self) -> np.ndarray | None:
+        """The tensor's values as a read-only array over the record's bytes (no copy)."""
+        if self.data is None:
+            return None
+        return np.frombuffer(self.data, dtype=DTYPES[self.dtype]).reshape(self.shape)
+
+    @classmethod
+    def from_array(cls, array: np.ndarray, **fields: Any) -> "TensorEvent":
+        """Build an event carrying ``array``'s bytes (C order, little-endian)."""
+        arr = np.asarray(array)
+        if arr.dtype.name not in DTYPES:
+            raise ProtocolError("dtype", f"unsupported dtype: {arr.dtype.name!r}")
+        arr = np.ascontiguousarray(arr, dtype=DTYPES[arr.dtype.name])
+        return cls(dtype=arr.dtype.name, shape=tuple(arr.shape), data=arr.tobytes(), **fields)
+
+
+@dataclass(slots=True)
+class ScalarEvent:
+    trial: str
+    ts: float
+    mode: str
+    step: int
+    name: str
+    value: float
+    worker: str = "0"
+    global_step: int | None = None
+    collections: tuple[str, ...] = ()
+
+    type = "scalar"
+
+    @property
+    def gstep(self) -> int:
+        return self.step if self.global_step is None else self.global_step
+
+
+@dataclass(slots=True)
+class LogEvent:
+    trial: str
+    ts: float
+    stream: str
+    line: str
+    seq: int
+    worker: str = "0"
+    # Optional (added within version 1): the last event this (trial, worker) writes. Once every
+    # worker of a trial has sent one, the sidecar releases the trial's state.
+    final: bool | None = None
+
+    type = "log"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricEvent:
+    trial: str
+    ts: float
+    name: str
+    value: float
+    step: int
+    worker: str = "0"
+    objective: bool | None = None
+
+    type = "metric"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    trial: str
+    ts: float
+    id: str
+    rule: str
+    rule_type: str
+    mode: str
+    step: int
+    tensors: tuple[str, ...]
+    message: str
+    details: Mapping[str, Any]
+    event_ts: float
+    worker: str = "0"
+
+    type = "alert"
+
+
+Event = Union[TensorEvent, ScalarEvent, LogEvent, MetricEvent, AlertEvent]
