@@ -14,6 +14,7 @@ from typing import Any
 from benchmarks.report import Row, Section, Target, number
 
 TARGET_SCALAR_PUBLISH_P50_US = 20.0
+TARGET_HOOK_OVERHEAD_PCT = 5.0
 PUBLISH = re.compile(r"publish_(?P<kind>\w+?)_p50_us")
 HOOK = re.compile(r"hook_(?P<model>\w+?)_step_without_hook_us")
 INTERVAL = re.compile(r"hook_(?P<model>\w+?)_overhead_interval_(?P<interval>\d+)_pct")
@@ -42,10 +43,14 @@ def section(figures: dict[str, Any]) -> Section:
             overheads = sorted(
                 ((int(m["interval"]), left.pop(k)) for k in list(left)
                  if (m := INTERVAL.fullmatch(k)) and m["model"] == model), reverse=True)
+            at_100 = dict(overheads).get(100)
+            target = None if at_100 is None else Target(
+                f"<= {TARGET_HOOK_OVERHEAD_PCT:g}% at save_interval 100",
+                at_100 <= TARGET_HOOK_OVERHEAD_PCT)
             out.rows.append(Row(
                 f"hook overhead per training step, {model} model",
                 ", ".join(f"{number(pct)}% at save_interval {interval}" for interval, pct in overheads),
-                f"step without hook {number(step)} us"))
+                f"step without hook {number(step)} us", target=target))
     for key, value in left.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             out.rows.append(Row(key.replace("_", " "), number(value)))
