@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Awaitable, Callable, Sequence
 
+from aiokafka.errors import KafkaError
+
 from trainsentry.consumers.broker import ENV_BOOTSTRAP, BrokerError, bootstrap_from_env
 from trainsentry.consumers.settings import DEFAULT_GROUP, KafkaSettings
 from trainsentry.producers.protocol import Topics
@@ -47,6 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokerError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1
+    except KafkaError as exc:  # the cluster went away or refused us after the first contact
+        print(f"{PROG}: error: Kafka: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -63,7 +68,11 @@ def cmd_run(args: argparse.Namespace) -> int:
                       heartbeat_interval_ms=max(100, args.session_timeout_ms // 3))
     metrics = SidecarMetrics()
     if args.metrics_port is not None:
-        metrics.serve(args.metrics_port)
+        try:
+            metrics.serve(args.metrics_port)
+        except OSError as exc:
+            raise UsageError(f"--metrics-port: cannot listen on port {args.metrics_port}: "
+                             f"{exc.strerror or exc}") from None
     options = SidecarOptions(idle_trial_seconds=args.idle_trial_seconds or None,
                              ended_trial_grace_seconds=args.ended_trial_grace_seconds)
     # aiokafka clients are made inside the running loop
@@ -87,8 +96,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         EventFilter, ReplaySummary, file_events, run_engine, topic_events, write_alerts,
     )
 
-    if args.input and args.bootstrap_servers:
-        raise UsageError("replay reads either --input FILE ... or --bootstrap-servers HOST:PORT, not both")
+    if args.input and args.bootstrap_servers and not args.publish:
+        raise UsageError("replay reads --input FILE ... or the topics at --bootstrap-servers, not "
+                         "both (with --input, --bootstrap-servers is where --publish writes)")
     if not args.input and not bootstrap_from_env(args.bootstrap_servers):
         raise UsageError(f"replay needs --input FILE ... or --bootstrap-servers HOST:PORT (or ${ENV_BOOTSTRAP})")
     if not args.output and not args.publish:

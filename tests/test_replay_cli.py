@@ -106,3 +106,17 @@ def test_missing_input_file(tmp_path) -> None:
     done = cli("replay", "--input", str(tmp_path / "absent.msgpack"), "--config", str(config),
                "--output", "-")
     assert done.returncode == 2 and "no such file" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_metrics_port_in_use_is_one_line_exit_2(tmp_path) -> None:
+    import socket
+    config = write_config(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = cli("run", "--config", str(config), "--bootstrap-servers", "127.0.0.1:1",
+                   "--metrics-port", str(port))
+    assert done.returncode == 2, done.stderr
+    assert f"--metrics-port: cannot listen on port {port}" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -168,3 +168,18 @@ def test_demo_shows_an_alert_that_came_through_the_live_broker() -> None:
     assert "ALERT LossNotDecreasing trial=demo-run" in done.stdout
     assert done.stdout.rstrip().endswith("broker stopped.")
     assert "Traceback" not in done.stderr
+
+
+def test_replay_of_a_file_can_publish_its_alerts_to_a_topic(bootstrap_servers, topics, tmp_path) -> None:
+    config = write_config(tmp_path)
+    events = losses("what-if", VECTOR)
+    recording = tmp_path / "run.msgpack"
+    recording.write_bytes(b"".join(encode(e) for e in events))
+    done = cli("replay", "--input", str(recording), "--config", str(config),
+               "--bootstrap-servers", bootstrap_servers, "--publish", topics.alerts)
+    assert done.returncode == 0, done.stderr
+    assert {a.id for a in read_alerts(bootstrap_servers, topics, count=1)} == set(
+        replay_alerts(config, events))
+    done = cli("replay", "--input", str(recording), "--config", str(config),
+               "--bootstrap-servers", bootstrap_servers, "--output", "-")
+    assert done.returncode == 2 and "not both" in done.stderr
