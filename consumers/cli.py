@@ -14,13 +14,13 @@ import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Iterable, Sequence
 
 from aiokafka.errors import KafkaError
 
 from trainsentry.consumers.broker import ENV_BOOTSTRAP, BrokerError, bootstrap_from_env
 from trainsentry.consumers.settings import DEFAULT_GROUP, KafkaSettings
-from trainsentry.producers.protocol import Topics
+from trainsentry.producers.protocol import AlertEvent, Event, Topics
 from trainsentry.rules.base import ConfigError
 
 PROG = "trainsentry"
@@ -93,7 +93,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from trainsentry.consumers.engine import Engine
     from trainsentry.consumers.replay import (
-        EventFilter, ReplaySummary, file_events, run_engine, topic_events, write_alerts,
+        EventFilter, ReplaySummary, file_events, run_engine, write_alerts,
     )
 
     if args.input and args.bootstrap_servers and not args.publish:
@@ -101,25 +101,32 @@ def cmd_replay(args: argparse.Namespace) -> int:
                          "both (with --input, --bootstrap-servers is where --publish writes)")
     if not args.input and not bootstrap_from_env(args.bootstrap_servers):
         raise UsageError(f"replay needs --input FILE ... or --bootstrap-servers HOST:PORT (or ${ENV_BOOTSTRAP})")
-    if not args.output and not args.publish:
-        raise UsageError("replay needs --output FILE or --publish TOPIC")
+    if bool(args.output) == bool(args.publish):
+        raise UsageError("replay needs one of --output FILE and --publish TOPIC")
     engine = Engine(_load_config(args.config))
     keep = EventFilter(frozenset(args.trial) if args.trial else None, args.since, args.until)
     summary = ReplaySummary()
-    if args.input:
-        for path in args.input:
-            if not Path(path).is_file():
-                raise UsageError(f"--input: no such file: {path}")
-        events = file_events(args.input, summary)
-    else:
-        settings = _kafka(args)
-        events = asyncio.run(topic_events(settings, keep, summary))
-    outputs = run_engine(engine, events, keep, summary)
+    for path in args.input:
+        if not Path(path).is_file():
+            raise UsageError(f"--input: no such file: {path}")
+    collected: list[AlertEvent] = []  # alerts to publish, once the replay is done
+    with contextlib.ExitStack() as stack:
+        if args.publish:
+            def emit(outputs: Iterable[Event]) -> int:
+                before = len(collected)
+                collected.extend(o for o in outputs if isinstance(o, AlertEvent))
+                return len(collected) - before
+        else:
+            stream = stack.enter_context(_open_output(args.output))
+
+            def emit(outputs: Iterable[Event]) -> int:
+                return write_alerts(outputs, stream)
+        if args.input:
+            count = emit(run_engine(engine, file_events(args.input, summary), keep, summary))
+        else:
+            count = asyncio.run(_replay_topics(_kafka(args), engine, keep, summary, emit))
     if args.publish:
-        count = asyncio.run(_publish_alerts(_kafka(args), args.publish, list(outputs)))
-    else:
-        with _open_output(args.output) as stream:
-            count = write_alerts(outputs, stream)
+        count = asyncio.run(_publish_alerts(_kafka(args), args.publish, collected))
     for notice in engine.drain_notices():
         print(f"{PROG}: {notice}", file=sys.stderr)
     _print_summary(summary, count, args.publish or args.output)
@@ -171,17 +178,26 @@ def _run_until_signal(body: Callable[[asyncio.Event], Awaitable[None]]) -> int:
     return 0
 
 
-async def _publish_alerts(settings: KafkaSettings, topic: str, outputs: list) -> int:
+async def _replay_topics(settings: KafkaSettings, engine, keep, summary,
+                         emit: Callable[[Iterable[Event]], int]) -> int:
+    from trainsentry.consumers.replay import topic_outputs
+
+    count = 0
+    async for outputs in topic_outputs(settings, engine, keep, summary):
+        count += emit(outputs)
+    return count
+
+
+async def _publish_alerts(settings: KafkaSettings, topic: str, alerts: list[AlertEvent]) -> int:
     from aiokafka import AIOKafkaProducer
 
     from trainsentry.consumers.broker import ensure_topics
-    from trainsentry.producers.protocol import AlertEvent, encode
+    from trainsentry.producers.protocol import encode
 
     await ensure_topics(settings.bootstrap_servers, [topic])
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
     await producer.start()
     try:
-        alerts = [o for o in outputs if isinstance(o, AlertEvent)]
         for alert in alerts:
             await producer.send(topic, encode(alert), key=alert.trial.encode())
         await producer.flush()

@@ -10,7 +10,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator
+from typing import IO, Any, AsyncIterator, Iterable, Iterator
 
 from trainsentry.consumers.engine import Engine
 from trainsentry.consumers.records import DeadLetter, decode_record
@@ -61,6 +61,13 @@ class ReplaySummary:
 
 def run_engine(engine: Engine, events: Iterable[Event], keep: EventFilter,
                summary: ReplaySummary) -> Iterator[Event]:
+    """Feed the input events that pass ``keep`` to the engine, then end the input; yield what it produces."""
+    yield from feed(engine, events, keep, summary)
+    yield from _counted(engine.end_of_input(), summary)
+
+
+def feed(engine: Engine, events: Iterable[Event], keep: EventFilter,
+         summary: ReplaySummary) -> Iterator[Event]:
     """Feed the input events that pass ``keep`` to the engine; yield what it produces."""
     process = engine.process
     for event in events:
@@ -74,7 +81,6 @@ def run_engine(engine: Engine, events: Iterable[Event], keep: EventFilter,
         produced = process(event)
         if produced:  # most events produce nothing
             yield from _counted(produced, summary)
-    yield from _counted(engine.end_of_input(), summary)
 
 
 def _counted(outputs: list[Event], summary: ReplaySummary) -> list[Event]:
@@ -99,19 +105,24 @@ def file_events(paths: Iterable[str | Path], summary: ReplaySummary) -> Iterator
             summary.undecodable.append((str(path), result.undecodable_at))
 
 
-async def topic_events(settings: KafkaSettings, keep: EventFilter, summary: ReplaySummary) -> list[Event]:
-    """Every valid input event on the tensors and logs topics, from their beginning."""
+async def topic_outputs(settings: KafkaSettings, engine: Engine, keep: EventFilter,
+                        summary: ReplaySummary) -> AsyncIterator[list[Event]]:
+    """The engine over the tensors and logs topics from their beginning: its outputs, batch by batch.
+
+    Streams: a topic far larger than memory replays in the memory its windows need.
+    """
     topics = settings.topics
     keys = None if keep.trials is None else {t.encode() for t in keep.trials}
-    events: list[Event] = []
     async for records in read_topics(settings, [topics.tensors, topics.logs], keys=keys):
+        events: list[Event] = []
         for record in records:
             item = decode_record(record)
             if isinstance(item, DeadLetter):
                 summary.note_invalid(f"{record.topic}[{record.partition}]@{record.offset}: {item.reason}")
             else:
                 events.append(item)
-    return events
+        yield list(feed(engine, events, keep, summary))
+    yield _counted(engine.end_of_input(), summary)
 
 
 def alert_json(alert: AlertEvent) -> str:
