@@ -31,7 +31,10 @@ def bootstrap_servers(request: pytest.FixtureRequest) -> Iterator[str]:
         yield existing
         return
     if request.config.getoption("--kafka") == "testcontainers":
-        from testcontainers.kafka import KafkaContainer
+        try:
+            from testcontainers.community.kafka import KafkaContainer
+        except ImportError:  # testcontainers before 4.13
+            from testcontainers.kafka import KafkaContainer
         try:
             container = KafkaContainer().with_kraft()
             container.start()
