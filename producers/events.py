@@ -29,6 +29,7 @@ MAX_WORKER_CHARS = 128
 MAX_NAME_CHARS = 1024
 MAX_COLLECTIONS = 64
 MAX_DIMS = 32
+MAX_DIM_SIZE = 2**31 - 1  # one dimension; a zero-size tensor must not claim an absurd shape
 MAX_LINE_CHARS = 1024 * 1024
 MAX_INT = 2**63 - 1
 

@@ -24,14 +24,14 @@ from typing import Any, BinaryIO, Iterator, Mapping
 import msgpack
 
 from .events import (
-    DTYPES, MAX_COLLECTIONS, MAX_DIMS, MAX_INT, MAX_LINE_CHARS, MAX_NAME_CHARS, MAX_RECORD_BYTES,
+    DTYPES, MAX_COLLECTIONS, MAX_DIM_SIZE, MAX_DIMS, MAX_INT, MAX_LINE_CHARS, MAX_NAME_CHARS, MAX_RECORD_BYTES,
     MAX_TRIAL_CHARS, MAX_WORKER_CHARS, MODES, REDUCTIONS, STREAMS, VERSION, AlertEvent, Event,
     LogEvent, MetricEvent, ProtocolError, ScalarEvent, TensorEvent, Topics,
 )
 from .validation import validate
 
 __all__ = [
-    "DTYPES", "MAX_COLLECTIONS", "MAX_DIMS", "MAX_INT", "MAX_LINE_CHARS", "MAX_NAME_CHARS",
+    "DTYPES", "MAX_COLLECTIONS", "MAX_DIM_SIZE", "MAX_DIMS", "MAX_INT", "MAX_LINE_CHARS", "MAX_NAME_CHARS",
     "MAX_RECORD_BYTES", "MAX_TRIAL_CHARS", "MAX_WORKER_CHARS", "MODES", "REDUCTIONS", "STREAMS",
     "VERSION", "AlertEvent", "Event", "FileReadResult", "LogEvent", "MetricEvent", "ProtocolError",
     "ScalarEvent", "TensorEvent", "Topics", "decode", "encode", "iter_file", "to_wire", "validate",

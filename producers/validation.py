@@ -10,7 +10,7 @@ import math
 from typing import Any, Mapping
 
 from .events import (
-    DTYPES, MAX_COLLECTIONS, MAX_DIMS, MAX_INT, MAX_LINE_CHARS, MAX_NAME_CHARS, MAX_TRIAL_CHARS,
+    DTYPES, MAX_COLLECTIONS, MAX_DIM_SIZE, MAX_DIMS, MAX_INT, MAX_LINE_CHARS, MAX_NAME_CHARS, MAX_TRIAL_CHARS,
     MAX_WORKER_CHARS, MODES, REDUCTIONS, STREAMS, VERSION, AlertEvent, Event, LogEvent, MetricEvent,
     ProtocolError, ScalarEvent, TensorEvent,
 )
@@ -117,8 +117,9 @@ def _tensor(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> Tenso
         if raw_shape is None:
             raise ProtocolError("shape", "missing required field (with 'data')")
         if type(raw_shape) is not list or len(raw_shape) > MAX_DIMS or any(
-                type(d) is not int or d < 0 for d in raw_shape):
-            raise _fail("shape", raw_shape, f"a list of at most {MAX_DIMS} ints >= 0")
+                type(d) is not int or not 0 <= d <= MAX_DIM_SIZE for d in raw_shape):
+            raise _fail("shape", raw_shape,
+                        f"a list of at most {MAX_DIMS} ints in 0..{MAX_DIM_SIZE}")
         shape = tuple(raw_shape)
         expected = math.prod(shape) * DTYPES[dtype].itemsize
         if len(data) != expected:
@@ -181,9 +182,25 @@ def _alert(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> AlertE
     message = obj.get("message")
     if type(message) is not str:
         raise _fail("message", message, "a string")
+    for name, value in (("tensors", tensors), ("message", message), ("details", details)):
+        _utf8_throughout(name, value)
     return AlertEvent(trial, ts, _str(obj, "id"), _str(obj, "rule"), _str(obj, "rule_type"),
                       _choice(obj, "mode", MODES), step, tuple(tensors), message, details,
                       _float(obj, "event_ts"), worker)
+
+
+def _utf8_throughout(name: str, value: Any) -> None:
+    """Every string in ``value`` (nested in lists and maps, keys too) decoded from valid UTF-8."""
+    if type(value) is str:
+        if not value.isascii():
+            _str({name: value}, name, 0, MAX_LINE_CHARS)
+    elif type(value) is list:
+        for item in value:
+            _utf8_throughout(name, item)
+    elif type(value) is dict:
+        for key, item in value.items():
+            _utf8_throughout(name, key)
+            _utf8_throughout(name, item)
 
 
 _BUILDERS = {"tensor": _tensor, "scalar": _scalar, "log": _log, "metric": _metric, "alert": _alert}
@@ -243,7 +260,7 @@ def _common_form(obj: dict) -> ScalarEvent | TensorEvent | None:
     if size is None:
         return None
     for dim in shape:
-        if type(dim) is not int or dim < 0:
+        if type(dim) is not int or not 0 <= dim <= MAX_DIM_SIZE:
             return None
         size *= dim
     if len(data) != size:

@@ -102,8 +102,10 @@ REJECTIONS = [
     ("tensor dtype unknown", base("tensor", dtype="complex64"), "dtype", "'complex64'"),
     ("tensor dtype missing", base("tensor", dtype=DELETE), "dtype", "missing"),
     ("tensor shape missing", base("tensor", shape=DELETE), "shape", "missing"),
-    ("tensor shape negative", base("tensor", shape=[-2, -3]), "shape", "ints >= 0"),
+    ("tensor shape negative", base("tensor", shape=[-2, -3]), "shape", "ints in 0..2147483647"),
     ("tensor data length", base("tensor", shape=[2, 4]), "data", "!= product(shape [2, 4]) x itemsize = 32"),
+    ("zero-size tensor with an absurd dimension", base("tensor", shape=[2**40, 0], data=b""), "shape",
+     "ints in 0..2147483647"),
     ("reduction unknown", base("tensor", reductions={"median": 1.0}), "reductions", "'median'"),
     ("reduction value a string", base("tensor", reductions={"mean": "1"}), "reductions.mean", "got '1'"),
     ("log stream unknown", base("log", stream="stdin"), "stream", "'stdin'"),
@@ -147,6 +149,18 @@ def test_invalid_utf8_makes_the_event_invalid() -> None:
     raw = encode(base(name="LOSSNAME"))
     raw = raw.replace(b"LOSSNAME", b"LOSS\xff\xfeME")
     with pytest.raises(ProtocolError, match="field 'name': not valid UTF-8"):
+        decode(raw)
+
+
+@pytest.mark.parametrize("field,changes", [
+    ("message", {"message": "PLACEHOLDER"}),
+    ("tensors", {"tensors": ["PLACEHOLDER"]}),
+    ("details", {"details": {"tensor": "PLACEHOLDER"}}),
+    ("details", {"details": {"PLACEHOLDER": 1.0}}),
+])
+def test_invalid_utf8_anywhere_in_an_alert_makes_it_invalid(field, changes) -> None:
+    raw = encode(base("alert", **changes)).replace(b"PLACEHOLDER", b"PLACE\xff\xfeLDER")
+    with pytest.raises(ProtocolError, match=f"field '{field}': not valid UTF-8"):
         decode(raw)
 
 
