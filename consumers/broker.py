@@ -127,8 +127,11 @@ class EmbeddedBroker:
 
 
 async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = 4,
-                        timeout: float = 10.0) -> None:
-    """Create the topics that do not exist yet; :class:`BrokerError` if the cluster cannot be reached."""
+                        timeout: float = 10.0) -> dict[str, int]:
+    """Create the topics that do not exist yet; return every topic's partition count.
+
+    :class:`BrokerError` if the cluster cannot be reached.
+    """
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout)
@@ -136,14 +139,17 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partition
         await _close_quietly(admin)
         raise BrokerError(f"cannot reach Kafka at {bootstrap_servers!r}: {exc or type(exc).__name__}") from None
     try:
+        wanted = list(dict.fromkeys(topics))
         existing = set(await admin.list_topics())
         missing = [NewTopic(t, num_partitions=partitions, replication_factor=1)
-                   for t in dict.fromkeys(topics) if t not in existing]
+                   for t in wanted if t not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another process created it first
+        described = await admin.describe_topics(wanted)
+        return {d["topic"]: len(d["partitions"]) for d in described}
     finally:
         await _close_quietly(admin)
 

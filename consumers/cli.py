@@ -10,11 +10,12 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Awaitable, Callable, Iterable, Sequence
 
 from aiokafka.errors import KafkaError
 
@@ -22,6 +23,12 @@ from trainsentry.consumers.broker import ENV_BOOTSTRAP, BrokerError, bootstrap_f
 from trainsentry.consumers.settings import DEFAULT_GROUP, KafkaSettings
 from trainsentry.producers.protocol import AlertEvent, Event, Topics
 from trainsentry.rules.base import ConfigError
+
+if TYPE_CHECKING:  # the commands import what they use when they run, to start fast
+    from trainsentry.consumers.engine import Engine
+    from trainsentry.consumers.replay import EventFilter, ReplaySummary
+    from trainsentry.rules.config import Config
+    from trainsentry.rules.objective import ObjectiveTracker
 
 PROG = "trainsentry"
 DEFAULT_BOOTSTRAP = "localhost:9092"
@@ -65,7 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     engine = Engine(_load_config(args.config))
     settings = _kafka(args, group_id=args.group_id, session_timeout_ms=args.session_timeout_ms,
-                      heartbeat_interval_ms=max(100, args.session_timeout_ms // 3))
+                      heartbeat_interval_ms=max(100, args.session_timeout_ms // 3),
+                      max_batch_records=args.max_batch_records)
     metrics = SidecarMetrics()
     if args.metrics_port is not None:
         try:
@@ -139,8 +147,18 @@ def cmd_record(args: argparse.Namespace) -> int:
     from trainsentry.consumers.record import record_topics
 
     settings = _kafka(args)
-    with _open_output(args.output, binary=True) as stream:
-        written = asyncio.run(record_topics(settings, stream, set(args.trial) or None))
+    if args.output == "-":
+        written = asyncio.run(record_topics(settings, sys.stdout.buffer, set(args.trial) or None))
+    else:
+        # Written beside the target and renamed at the end: a failed recording leaves the old file.
+        partial = f"{args.output}.partial"
+        with _open_output(partial, binary=True) as stream:
+            try:
+                written = asyncio.run(record_topics(settings, stream, set(args.trial) or None))
+            except BaseException:
+                Path(partial).unlink(missing_ok=True)
+                raise
+        os.replace(partial, args.output)
     print(f"{PROG}: recorded {written} events to {args.output}", file=sys.stderr)
     return 0
 
@@ -151,9 +169,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return asyncio.run(run_demo(bootstrap_from_env(args.bootstrap_servers), steps=args.steps))
 
 
-# --- helpers ------------------------------------------------------------------------------------
+# --- shared by the commands ---------------------------------------------------------------------
 
-def _load_config(path: str):
+def _load_config(path: str) -> "Config":
     from trainsentry.rules.config import load_config
     return load_config(path)
 
@@ -178,8 +196,8 @@ def _run_until_signal(body: Callable[[asyncio.Event], Awaitable[None]]) -> int:
     return 0
 
 
-async def _replay_topics(settings: KafkaSettings, engine, keep, summary,
-                         emit: Callable[[Iterable[Event]], int]) -> int:
+async def _replay_topics(settings: KafkaSettings, engine: "Engine", keep: "EventFilter",
+                         summary: "ReplaySummary", emit: Callable[[Iterable[Event]], int]) -> int:
     from trainsentry.consumers.replay import topic_outputs
 
     count = 0
@@ -219,7 +237,7 @@ def _open_output(path: str, binary: bool = False):
         yield stream
 
 
-def _print_summary(summary, alerts: int, target: str) -> None:
+def _print_summary(summary: "ReplaySummary", alerts: int, target: str) -> None:
     print(f"{PROG}: replayed {summary.events} events ({summary.filtered_out} filtered out, "
           f"{summary.recomputed_skipped} metric/alert events skipped, {summary.invalid} invalid); "
           f"{alerts} alerts to {target}", file=sys.stderr)
@@ -230,7 +248,7 @@ def _print_summary(summary, alerts: int, target: str) -> None:
               file=sys.stderr)
 
 
-def _print_ranking(objectives) -> None:
+def _print_ranking(objectives: "ObjectiveTracker") -> None:
     """The trials ranked by their objective's final value, as SageMaker tuning reports it."""
     objective = objectives.objective
     print(f"{PROG}: objective {objective.metric} ({objective.type}), trials by final value:",
@@ -240,6 +258,23 @@ def _print_ranking(objectives) -> None:
               f"best {result.best:g} (step {result.best_step})", file=sys.stderr)
     for trial in objectives.never_emitted():
         print(f"{PROG}:   {trial}: never emitted {objective.metric}", file=sys.stderr)
+
+
+def _port(text: str) -> int:
+    port = _positive(text)
+    if port > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port in 1..65535, got {text!r}")
+    return port
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _time(text: str) -> float:
@@ -281,7 +316,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--config", required=True, help="rules configuration (.toml or SageMaker .json)")
     kafka_options(run)
     run.add_argument("--group-id", default=DEFAULT_GROUP, help="consumer group shared by sidecars")
-    run.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    run.add_argument("--metrics-port", type=_port, help="serve Prometheus metrics on this port")
+    run.add_argument("--max-batch-records", type=_positive, default=10_000,
+                     help="records evaluated per batch at most (bounds the time between heartbeats)")
     run.add_argument("--session-timeout-ms", type=int, default=10_000)
     run.add_argument("--idle-trial-seconds", type=float, default=3600.0,
                      help="release a trial's state after this long without events (0: never)")
@@ -295,7 +332,7 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--trial", action="append", default=[], help="only this trial (repeatable)")
     tail.add_argument("--json", action="store_true", help="one JSON object per alert")
     tail.add_argument("--no-follow", action="store_true", help="print what is there, then exit")
-    tail.add_argument("--max-alerts", type=int, help="exit after this many alerts")
+    tail.add_argument("--max-alerts", type=_positive, help="exit after this many alerts")
     tail.set_defaults(handler=cmd_tail)
 
     replay = command("replay", help="run the rules over recorded events (postmortem)")

@@ -28,6 +28,7 @@ from trainsentry.rules.metrics import MetricDefinition
 
 TRIAL = "demo-run"
 PLATEAU_AT = 120  # the loss stops falling here: LossNotDecreasing should say so within seconds
+QUIET_SECONDS = 2.0  # after training, how long without a new alert before the demo ends
 
 DEMO_CONFIG = Config(
     rules=(RuleConfig.of("LossNotDecreasing", num_steps=20),
@@ -65,7 +66,7 @@ async def run_demo(bootstrap_servers: str | None = None, steps: int = 300,
     broker = None
     if bootstrap_servers is None:
         print("starting the embedded Kafka-protocol broker (Tansu) ...", flush=True)
-        broker = EmbeddedBroker().start()
+        broker = await asyncio.to_thread(EmbeddedBroker().start)
         bootstrap_servers = broker.bootstrap_servers
     topics = Topics(f"trainsentry-demo-{uuid.uuid4().hex[:8]}")
     settings = KafkaSettings(bootstrap_servers=bootstrap_servers, topics=topics,
@@ -87,10 +88,14 @@ async def run_demo(bootstrap_servers: str | None = None, steps: int = 300,
         follower = asyncio.create_task(follow_alerts(settings, show, stop=stop))
         print(f"training {steps} steps; the loss stops falling at step {PLATEAU_AT} ...", flush=True)
         await asyncio.to_thread(synthetic_training, bootstrap_servers, topics, steps, step_seconds)
-        deadline = time.monotonic() + 15
-        while not alerts and time.monotonic() < deadline and not sidecar.done():
+        # Let the last alerts of the run arrive: until none has come for a while (or a deadline).
+        deadline, seen, quiet_since = time.monotonic() + 20, -1, time.monotonic()
+        while time.monotonic() < deadline and not sidecar.done():
+            if len(alerts) != seen:
+                seen, quiet_since = len(alerts), time.monotonic()
+            elif alerts and time.monotonic() - quiet_since > QUIET_SECONDS:
+                break
             await asyncio.sleep(0.1)
-        await asyncio.sleep(1.0)  # let the last alerts of the run arrive
         stop.set()
         await asyncio.gather(sidecar, follower)
     finally:
@@ -98,7 +103,7 @@ async def run_demo(bootstrap_servers: str | None = None, steps: int = 300,
         if broker is None:
             await delete_topics(bootstrap_servers, topics.all())
         else:
-            broker.stop()
+            await asyncio.to_thread(broker.stop)
     kinds = sorted({a.rule_type for a in alerts})
     if not alerts:
         print("no alert arrived: something is wrong (see the messages above)", flush=True)

@@ -24,7 +24,6 @@ class KafkaSink:
         self.settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._pending: list[asyncio.Future] = []
-        self.sent = {"alerts": 0, "metrics": 0, "deadletters": 0}
 
     async def start(self) -> None:
         # Made here, not in __init__: aiokafka clients belong to the running loop.
@@ -45,20 +44,18 @@ class KafkaSink:
     async def send_events(self, events: Iterable[Event]) -> None:
         for event in events:
             if isinstance(event, AlertEvent):
-                topic, counter = self.topics.alerts, "alerts"
+                topic = self.topics.alerts
             elif isinstance(event, MetricEvent):
-                topic, counter = self.topics.metrics, "metrics"
+                topic = self.topics.metrics
             else:
                 continue
             self._pending.append(
                 await self._producer.send(topic, encode(event), key=event.trial.encode()))
-            self.sent[counter] += 1
 
     async def send_dead_letters(self, letters: Iterable[DeadLetter]) -> None:
         for letter in letters:
             self._pending.append(await self._producer.send(
                 self.topics.deadletter, encode_dead_letter(letter), key=letter.key))
-            self.sent["deadletters"] += 1
 
     async def flush(self) -> None:
         """Wait until every record sent so far is acknowledged; raise if any was refused."""

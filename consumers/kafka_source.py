@@ -20,6 +20,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from trainsentry.consumers.settings import KafkaSettings
 
 log = logging.getLogger("trainsentry.sidecar")
+STOP_COMMIT_TIMEOUT_S = 5.0
 
 
 class KafkaSource(ConsumerRebalanceListener):
@@ -37,10 +38,7 @@ class KafkaSource(ConsumerRebalanceListener):
         self._on_partitions_lost = on_partitions_lost
         self._consumer: AIOKafkaConsumer | None = None
         self._commit_task: asyncio.Future | None = None
-
-    @property
-    def consumer(self) -> AIOKafkaConsumer:
-        return self._consumer
+        self.failure: Exception | None = None  # set when a rebalance could not be followed safely
 
     async def start(self) -> None:
         # Made here, not in __init__: aiokafka clients belong to the running loop.
@@ -63,9 +61,22 @@ class KafkaSource(ConsumerRebalanceListener):
         self._consumer.subscribe(self.topics, listener=self)
 
     async def stop(self) -> None:
-        await self.settle_commit()
+        try:
+            # A commit sent just before the broker went away is retried until the consumer
+            # closes: do not let it hold the exit.
+            await asyncio.wait_for(self.settle_commit(), STOP_COMMIT_TIMEOUT_S)
+        except asyncio.TimeoutError:
+            log.warning("the last commit did not finish within %ss; the next owner resumes from "
+                        "the one before it", STOP_COMMIT_TIMEOUT_S)
         if self._consumer is not None:
             await self._consumer.stop()
+
+    def owns(self, tp: TopicPartition) -> bool:
+        return tp in self._owned
+
+    def mark_rebuilt(self, tp: TopicPartition) -> None:
+        """``tp`` has been read up to its rebuild offset: its records are live from now on."""
+        self.rebuild_until.pop(tp, None)
 
     async def getmany(self, timeout_ms: int) -> dict[TopicPartition, list]:
         return await self._consumer.getmany(
@@ -121,6 +132,21 @@ class KafkaSource(ConsumerRebalanceListener):
             self.rebuild_until.pop(tp, None)
         if lost:
             self._on_partitions_lost(lost)
+        try:
+            rebuilding = await self._prepare_rebuild(gained)
+        except Exception as exc:  # aiokafka would only log it, and we would run with empty windows
+            self.failure = exc
+            log.error("cannot look up the committed offsets of the partitions gained (%s: %s); "
+                      "stopping rather than evaluating them without their windows",
+                      type(exc).__name__, exc)
+            return
+        if gained:
+            log.info("assigned %d new partition(s): %s; rebuilding state for %d", len(gained),
+                     ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(gained)),
+                     len(rebuilding))
+
+    async def _prepare_rebuild(self, gained: set[TopicPartition]) -> list[TopicPartition]:
+        """Seek each gained partition with a committed offset to its beginning; those partitions."""
         for tp in sorted(gained):
             committed = await self._consumer.committed(tp)
             if committed:
@@ -130,7 +156,4 @@ class KafkaSource(ConsumerRebalanceListener):
             # An explicit seek: seek_to_beginning is lazy and loses to the committed position.
             for tp, offset in (await self._consumer.beginning_offsets(rebuilding)).items():
                 self._consumer.seek(tp, offset)
-        if gained:
-            log.info("assigned %d new partition(s): %s; rebuilding state for %d", len(gained),
-                     ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(gained)),
-                     len(rebuilding))
+        return rebuilding

@@ -22,6 +22,8 @@ import msgpack
 
 from trainsentry.producers.protocol import VERSION, Event, ProtocolError, decode
 
+MAX_DEAD_VALUE_BYTES = 1024 * 1024
+
 
 class KafkaRecord(Protocol):
     topic: str
@@ -66,8 +68,13 @@ def _dead(record: KafkaRecord, reason: str) -> DeadLetter:
 
 
 def encode_dead_letter(letter: DeadLetter) -> bytes:
-    """The value written to the dead-letter topic (a msgpack map, like every trainsentry record)."""
-    return msgpack.packb({
+    """The value written to the dead-letter topic (a msgpack map, like every trainsentry record).
+
+    The original bytes are kept up to :data:`MAX_DEAD_VALUE_BYTES`: a record near the size limit
+    plus its envelope could never be published, and would stall the sidecar.
+    """
+    value = letter.value
+    out = {
         "v": VERSION,
         "type": "deadletter",
         "ts": letter.timestamp_ms / 1000.0,
@@ -75,9 +82,12 @@ def encode_dead_letter(letter: DeadLetter) -> bytes:
         "partition": letter.partition,
         "offset": letter.offset,
         "key": letter.key,
-        "value": letter.value,
+        "value": value,
         "reason": letter.reason,
-    }, use_bin_type=True)
+    }
+    if value is not None and len(value) > MAX_DEAD_VALUE_BYTES:
+        out.update(value=value[:MAX_DEAD_VALUE_BYTES], value_bytes=len(value), truncated=True)
+    return msgpack.packb(out, use_bin_type=True)
 
 
 def decode_dead_letter(data: bytes) -> dict[str, Any]:

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 
-from trainsentry.consumers.broker import ensure_topics
+from trainsentry.consumers.broker import BrokerError, ensure_topics
 from trainsentry.consumers.engine import Engine
 from trainsentry.consumers.kafka_sink import KafkaSink
 from trainsentry.consumers.kafka_source import KafkaSource
 from trainsentry.consumers.observability import SidecarMetrics
-from trainsentry.consumers.records import DeadLetter, decode_record
+from trainsentry.consumers.records import DeadLetter, KafkaRecord, decode_record
 from trainsentry.consumers.settings import KafkaSettings
 from trainsentry.producers.protocol import AlertEvent, Event, MetricEvent
 
@@ -64,7 +64,13 @@ class Sidecar:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is then finished, published and committed."""
         topics = self.settings.topics
-        await ensure_topics(self.settings.bootstrap_servers, topics.all())
+        partitions = await ensure_topics(self.settings.bootstrap_servers, topics.all())
+        if partitions.get(topics.tensors) != partitions.get(topics.logs):
+            # Both are keyed by trial: only equal counts put a trial's tensors and logs on one member.
+            raise BrokerError(
+                f"{topics.tensors} has {partitions.get(topics.tensors)} partitions and {topics.logs} "
+                f"has {partitions.get(topics.logs)}: both need the same number, so that one sidecar "
+                f"owns all of a trial")
         await self.sink.start()
         try:
             await self.source.start()
@@ -88,12 +94,17 @@ class Sidecar:
                     fetch.cancel()
                     break
                 batch = fetch.result()
+                if self.source.failure is not None:
+                    raise BrokerError(f"lost track of the group's offsets: {self.source.failure}")
                 if batch:
                     async with self.source.batch_lock:
                         # One turn of the event loop lets the consumer send its next fetch now,
                         # so the broker serves it while this batch is evaluated.
                         await asyncio.sleep(0)
-                        await self.process_batch(batch, stop)
+                        # A rebalance may have taken partitions while this batch waited for the lock.
+                        batch = {tp: records for tp, records in batch.items() if self.source.owns(tp)}
+                        if batch:
+                            await self.process_batch(batch, stop)
                 self._release_idle_trials()
         finally:
             stopping.cancel()
@@ -118,7 +129,12 @@ class Sidecar:
                     if not replaying:
                         dead.append(item)
                     continue
-                produced = process(item)
+                try:
+                    produced = process(item)
+                except Exception as exc:  # a rule's bug must not stop every trial: set it aside
+                    if not replaying:
+                        dead.append(_unevaluated(record, exc))
+                    continue
                 trial = item.trial
                 trials.add(trial)
                 last_seen[trial] = now
@@ -130,7 +146,7 @@ class Sidecar:
                 offsets[tp] = next_offset
             elif next_offset >= rebuild_until:  # never commit below what was committed before
                 offsets[tp] = next_offset
-                del self.source.rebuild_until[tp]
+                self.source.mark_rebuilt(tp)
                 log.info("%s[%d]: state rebuilt up to offset %d; now live", tp.topic, tp.partition,
                          rebuild_until)
             metrics.events.labels(tp.topic).inc(len(records))
@@ -163,6 +179,8 @@ class Sidecar:
                 return True
             except KafkaError as exc:
                 self.metrics.delivery_failures.inc()
+                if not exc.retriable:  # e.g. not authorised: retrying cannot help, say so and stop
+                    raise
                 if stop.is_set():
                     log.warning("stopping with %d output(s) undelivered (%s); their inputs stay "
                                 "uncommitted and are processed again on restart",
@@ -189,8 +207,8 @@ class Sidecar:
         if len(dead) > DEAD_LETTERS_LOGGED:
             log.warning("... and %d more dead letters in this batch", len(dead) - DEAD_LETTERS_LOGGED)
         stats = self.engine.stats
-        m.late.set(getattr(stats, "late", 0))
-        m.duplicates.set(getattr(stats, "duplicate", 0))
+        m.late.set(stats.late)
+        m.duplicates.set(stats.duplicate + stats.duplicate_log_lines)
         m.rebalances.inc(self.source.rebalances - self._rebalances_counted)
         self._rebalances_counted = self.source.rebalances
         self._export_state(force=False)
@@ -215,6 +233,10 @@ class Sidecar:
         """Drop the state of trials whose partitions went to another member."""
         kept = set().union(*(trials for tp, trials in self._trials_by_tp.items() if tp not in lost))
         for tp in lost:
+            try:
+                self.metrics.lag.remove(tp.topic, str(tp.partition))
+            except KeyError:
+                pass
             for trial in self._trials_by_tp.pop(tp, ()):
                 if trial not in kept:
                     self._forget(trial)
@@ -246,3 +268,10 @@ class Sidecar:
         self._ended.discard(trial)
         for trials in self._trials_by_tp.values():
             trials.discard(trial)
+
+
+def _unevaluated(record: KafkaRecord, exc: Exception) -> DeadLetter:
+    log.error("evaluating %s[%d]@%d failed: %s: %s", record.topic, record.partition, record.offset,
+              type(exc).__name__, exc)
+    return DeadLetter(record.topic, record.partition, record.offset, record.key, record.value,
+                      f"evaluation failed: {type(exc).__name__}: {exc}", record.timestamp)

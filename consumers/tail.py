@@ -7,6 +7,7 @@ between publishing and committing); ``tail`` shows each alert id once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Callable
 
@@ -39,21 +40,22 @@ async def follow_alerts(settings: KafkaSettings, emit: Callable[[AlertEvent], No
     stop = stop or asyncio.Event()
     keys = None if trials is None else {t.encode() for t in trials}
     seen: set[str] = set()
-    async for records in read_topics(settings, [settings.topics.alerts], follow=follow, keys=keys,
-                                     stop=stop):
-        for record in records:
-            try:
-                alert = decode(record.value or b"")
-            except ProtocolError as exc:
-                log.warning("skipping %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc)
-                continue
-            if not isinstance(alert, AlertEvent) or alert.id in seen:
-                continue
-            seen.add(alert.id)
-            emit(alert)
-            if limit is not None and len(seen) >= limit:
-                stop.set()
-                return len(seen)
+    reader = read_topics(settings, [settings.topics.alerts], follow=follow, keys=keys, stop=stop)
+    async with contextlib.aclosing(reader):  # closes the consumer at once on an early return
+        async for records in reader:
+            for record in records:
+                try:
+                    alert = decode(record.value or b"")
+                except ProtocolError as exc:
+                    log.warning("skipping %s[%d]@%d: %s", record.topic, record.partition, record.offset, exc)
+                    continue
+                if not isinstance(alert, AlertEvent) or alert.id in seen:
+                    continue
+                seen.add(alert.id)
+                emit(alert)
+                if limit is not None and len(seen) >= limit:
+                    stop.set()
+                    return len(seen)
     return len(seen)
 
 

@@ -165,6 +165,11 @@ async def _until_distinct(bootstrap_servers: str, topic: str, count: int | None,
         await asyncio.sleep(0.2)
 
 
+def read_alert_records(bootstrap_servers: str, topics: Topics, timeout: float = 10) -> list[AlertEvent]:
+    """Every alert record on the alerts topic, repeats included (delivery is at least once)."""
+    return [decode(v) for v in asyncio.run(_collect(bootstrap_servers, topics.alerts, None, timeout))]
+
+
 def read_metrics(bootstrap_servers: str, topics: Topics, timeout: float = 30) -> list[MetricEvent]:
     return [decode(v) for v in asyncio.run(_collect(bootstrap_servers, topics.metrics, None, timeout))]
 

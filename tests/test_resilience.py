@@ -123,13 +123,16 @@ def test_broker_outage_mid_stream_is_survived(tmp_path) -> None:
         proxy = TcpProxy(front, broker.port).start()
         servers = f"127.0.0.1:{front}"
         topics = Topics("outage")
-        first = busy_stream(trials=3, steps=400, seed=1)
+        first = busy_stream(trials=4, steps=2000, seed=1)
         second = losses("after-outage", [1.0] * 12)
         expected = replay_alerts(config, first + second)
         publish(servers, topics, first)
-        with SidecarProcess(servers, topics, config, group_id="outage") as sidecar:
-            time.sleep(2.0)  # the sidecar is working through the stream
+        # Small batches: the stream takes the sidecar seconds, so the outage falls in its middle.
+        with SidecarProcess(servers, topics, config, group_id="outage",
+                            extra_args=["--max-batch-records", "20"]) as sidecar:
+            before = read_alerts(servers, topics, count=1, timeout=60)
             proxy.cut()
+            assert 1 <= len(before) < len(expected)  # the outage is mid-stream
             time.sleep(6.0)  # longer than the session timeout: the group forgets this member
             assert sidecar.process.poll() is None, sidecar.stderr
             proxy.restore()
