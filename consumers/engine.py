@@ -118,7 +118,7 @@ class _TrialState:
         self.fired: dict[tuple[int, str, str], _FiredSteps] = {}
         self.said: set[str] = set()
         self.late = self.duplicate = self.duplicate_lines = 0
-        self.log_seq: dict[tuple[str, str], int] = {}         # (worker, stream) -> highest seq
+        self.log_seq: dict[tuple[str, str, str | None], int] = {}  # (worker, stream, session) -> seq
         self.metric_counts: dict[tuple[str, str], int] = {}   # (worker, metric) -> values so far
         self.workers: set[str] = set()                        # every worker seen
         self.ended: set[str] = set()                          # workers that sent their end marker
@@ -356,7 +356,7 @@ class Engine:
         state = self._trials.get(trial)
         if state is None:
             state = self._new_trial(trial)
-        key = (event.worker, event.stream)
+        key = (event.worker, event.stream, event.session)
         last = state.log_seq.get(key)
         if last is not None and event.seq <= last:
             self._stats.duplicate_log_lines += 1

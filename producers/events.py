@@ -143,6 +143,9 @@ class LogEvent:
     # Optional (added within version 1): the last event this (trial, worker) writes. Once every
     # worker of a trial has sent one, the sidecar releases the trial's state.
     final: bool | None = None
+    # Optional (added within version 1): which writer process of the (trial, worker) wrote it.
+    # ``seq`` counts within a session, so a restarted writer's lines are not taken for repeats.
+    session: str | None = None
 
     type = "log"
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import time
+import uuid
 from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
@@ -75,6 +76,8 @@ class TensorPublisher:
         self._key = trial.encode("utf-8")
         self._max_data_bytes = settings.max_record_bytes
         self._log_seq = {stream: itertools.count() for stream in STREAMS}
+        # seq restarts with every process: the session tells a restarted writer from a repeat.
+        self._session = uuid.uuid4().hex[:16]
         self._sender = sender or BackgroundSender(settings)
 
     # --- what to save --------------------------------------------------------------------------
@@ -145,7 +148,7 @@ class TensorPublisher:
         if stream not in STREAMS:
             raise ValueError(f"stream must be one of {sorted(STREAMS)}, got {stream!r}")
         event = LogEvent(self.trial, time.time(), stream, line, next(self._log_seq[stream]),
-                         self.worker)
+                         self.worker, session=self._session)
         return self._sender.submit(self.topics.logs, self._key, event, encode,
                                    EVENT_OVERHEAD_BYTES + len(line))
 
@@ -156,7 +159,8 @@ class TensorPublisher:
         from the outermost writer of a worker: ``trainsentry tap`` does when its command exits.
         """
         event = LogEvent(self.trial, time.time(), "stderr", f"[trainsentry] {note}",
-                         next(self._log_seq["stderr"]), self.worker, final=True)
+                         next(self._log_seq["stderr"]), self.worker, final=True,
+                         session=self._session)
         return self._sender.submit(self.topics.logs, self._key, event, encode,
                                    EVENT_OVERHEAD_BYTES + len(note))
 

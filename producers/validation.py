@@ -158,7 +158,10 @@ def _log(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> LogEvent
     final = obj.get("final")
     if final is not None and type(final) is not bool:
         raise _fail("final", final, "a bool")
-    return LogEvent(trial, ts, stream, line, _int(obj, "seq"), worker, final)
+    session = obj.get("session")
+    if session is not None:
+        session = _str(obj, "session", 1, MAX_WORKER_CHARS)
+    return LogEvent(trial, ts, stream, line, _int(obj, "seq"), worker, final, session)
 
 
 def _metric(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> MetricEvent:

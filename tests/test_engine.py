@@ -225,3 +225,16 @@ def test_an_ended_trial_still_ranks_by_its_objective():
                          LogEvent("run-1", T0 + 1, "stderr", "[trainsentry] done", 0, final=True)])
     assert engine.drain_ended() == ["run-1"]
     assert [(r.trial, r.final) for r in engine.objectives.ranking()] == [("run-1", 0.5)]
+
+
+def test_a_restarted_writer_is_not_taken_for_repeated_lines():
+    engine = Engine(Config(metrics=(MetricDefinition("val", r"val=(.*?);"),)))
+    first = [LogEvent("run-1", T0 + i, "stdout", f"val={i};", i, session="a") for i in range(3)]
+    again = [LogEvent("run-1", T0 + 9 + i, "stdout", f"val={9 + i};", i, session="b")
+             for i in range(2)]
+    metrics = [e for e in engine.process_many(first + first[1:] + again)
+               if isinstance(e, MetricEvent)]
+    # The repeats of session "a" are dropped; session "b" counts from seq 0 again, and the
+    # metric's step goes on from where the first writer left it.
+    assert [(m.value, m.step) for m in metrics] == [(0, 0), (1, 1), (2, 2), (9, 3), (10, 4)]
+    assert engine.stats.duplicate_log_lines == 2
