@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,10 @@ class SaturatedActivation(Rule):
     its non-NaN values that are active; a node is saturated when its activity
     ``< threshold_inactivity``, and a node with no non-NaN value is not saturated (it still counts
     as a node). It fires when ``100 * saturated / nodes > threshold_layer``. An infinite input is
-    outside any threshold. The rule keeps no state between steps.
+    outside any threshold. A tensor with no elements (an empty batch such as shape ``[0, 16]``, or
+    no nodes such as ``[16, 0]``) has nothing saturated: it never fires and is counted as skipped
+    ("empty tensor"). Any protocol dtype is compared in float64 (bool as 0 and 1). The rule keeps
+    no state between steps.
 
     Inputs: ``collection_names`` (default none) united with ``tensor_regex`` (default
     ``.*tanh_input, .*sigmoid_input``). Mode: EVAL and TRAIN independently, GLOBAL-written events as
@@ -101,10 +105,13 @@ class SaturatedActivation(Rule):
         if values is None:
             self.skip("no data")
             return None
-        values = values.astype(np.float64, copy=False)
-        nodes = values.reshape(-1, 1) if values.ndim <= 1 else values.reshape(values.shape[0], -1)
-        if nodes.shape[1] == 0:
+        # Explicit dimensions: reshape(0, -1) cannot infer the nodes of an empty batch.
+        samples = values.shape[0] if values.ndim else 1
+        width = math.prod(values.shape[1:])
+        if samples == 0 or width == 0:  # no samples or no nodes: nothing can be saturated
+            self.skip("empty tensor")
             return None
+        nodes = values.astype(np.float64, copy=False).reshape(samples, width)
         active = np.count_nonzero((nodes > low) & (nodes < high), axis=0)  # NaN is never active
         present = nodes.shape[0] - np.count_nonzero(np.isnan(nodes), axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):

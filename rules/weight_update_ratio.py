@@ -23,6 +23,8 @@ class WeightUpdateRatio(Rule):
 
     Unchanged weights give 0 and fire as too small, including a float32 update too small to change
     the stored values. An infinite change makes the ratio infinite (fires as large); NaN never fires.
+    A tensor with no elements has no update to measure: it is skipped ("empty tensor", counted)
+    and not kept, so the next tensor of that name is compared with the last non-empty one.
     Inputs: ``collection_names`` (default ``weights``) united with ``tensor_regex``, in the TRAIN
     series and the series written with mode GLOBAL (EVAL and PREDICT weights are ignored).
 
@@ -74,10 +76,14 @@ class WeightUpdateRatio(Rule):
         if weights is None:
             self.skip("no data")
             return None
+        if weights.size == 0:  # no weights, no update: nothing to compare, and nothing kept
+            self.skip("empty tensor")
+            return None
         # Each tensor's norm is taken once, on arrival, and kept for the next step's ratio; the
         # norms are np.linalg.norm's own computation (sqrt of the float64 dot product).
         flat = weights.astype(np.float64, copy=False).ravel()
-        norm = math.sqrt(flat.dot(flat))
+        with np.errstate(all="ignore"):  # inf - inf and overflow are NaN / inf, not warnings
+            norm = math.sqrt(flat.dot(flat))
         previous = self._previous.setdefault(obs.trial, {})
         before = previous.get(obs.series)
         previous[obs.series] = (obs.step, weights, obs.ts, norm)  # a read-only view: no copy needed
@@ -89,8 +95,9 @@ class WeightUpdateRatio(Rule):
         if prev_weights.shape != weights.shape:
             self.skip("shape changed")
             return None
-        change = flat - prev_weights.ravel()
-        update = math.sqrt(change.dot(change))
+        with np.errstate(all="ignore"):
+            change = flat - prev_weights.astype(np.float64, copy=False).ravel()
+            update = math.sqrt(change.dot(change))
         denominator = size + self.epsilon
         if update == 0.0:
             ratio = 0.0  # unchanged, even for zero weights with epsilon 0

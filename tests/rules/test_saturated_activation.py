@@ -129,3 +129,17 @@ def test_fires_at_every_saturated_step():
     events = [tensor("a.sigmoid_input", s, np.full((2, 3), 30.0 if s % 2 else 0.0))
               for s in range(6)]
     assert steps(alerts(engine_for("SaturatedActivation"), events)) == [1, 3, 5]
+
+
+@pytest.mark.parametrize("shape", [(0, 16), (0,), (16, 0), (0, 4, 4), (3, 0, 2)])
+def test_zero_size_tensor_is_skipped_and_counted_not_an_error(shape):
+    # an empty batch (no samples) or no nodes: nothing is saturated, the rule says so as a skip
+    rule = SaturatedActivation()
+    assert observe(rule, "l.tanh_input", np.zeros(shape)) is None
+    assert rule.skipped == {"empty tensor": 1}
+    # through the engine as the protocol carries it: shape [0, 16], data b""
+    event = tensor("l.tanh_input", 0, np.zeros(shape, dtype=np.float32))
+    assert event.data == b"" and event.shape == shape
+    engine = engine_for("SaturatedActivation")
+    assert alerts(engine, [event]) == []
+    assert engine.stats.skipped == {"SaturatedActivation: empty tensor": 1}
