@@ -70,6 +70,12 @@ class PoorWeightInitialization(Rule):
     variance check compares the tensors of the group's newest step; an activation input of an older
     step (a writer interleaving steps across tensors) is left out of it and counted.
 
+    State: the best loss of each loss series and the variance extremes of each group's newest step,
+    both released once past ``steps`` (a loss series at its first step ``>= steps``, a group when
+    one of its activation inputs reaches ``steps``; the group then keeps only a marker that it is
+    done, and a later activation input of an earlier step is left out and counted). A tensor with
+    no elements has no variance or percentile: it is skipped and counted ("empty tensor").
+
     Where RULES.md departs from SageMaker's documentation: the documentation leaves the minimum
     number of layers, 0/0, NaN, the percentile method, modes and the meaning of "patience" open; the
     choices above are RULES.md's (patience counted in saved steps).
@@ -111,6 +117,10 @@ class PoorWeightInitialization(Rule):
         self._is_activation: dict[str, bool] = {}
         self._spreads: dict[str, dict[tuple[str, str], _VarianceSpread]] = {}
         self._losses: dict[str, dict[tuple[str, str, str], _Stagnation]] = {}
+        # trial -> (worker, view) groups whose activation inputs have reached ``steps``: their
+        # variance state is released, and an activation input of an earlier step that arrives
+        # after that is left out like any other input of an older step of the group.
+        self._passed: dict[str, set[tuple[str, str]]] = {}
 
     def _activation_input(self, name: str) -> bool:
         known = self._is_activation.get(name)
@@ -130,6 +140,7 @@ class PoorWeightInitialization(Rule):
 
     def observe(self, obs: Observation) -> Finding | None:
         if obs.step >= self.steps:
+            self._release(obs)
             return None
         checks: dict[str, dict[str, Any]] = {}
         ts = obs.ts
@@ -153,10 +164,38 @@ class PoorWeightInitialization(Rule):
                            _describe(kind, numbers) for kind, numbers in checks.items()),
                        {"checks": checks}, ts)
 
+    def _release(self, obs: Observation) -> None:
+        """Drop what ``obs``'s series and group hold once they are past the analysed steps.
+
+        A loss series is ordered (the engine passes only newer steps), so from its first step
+        ``>= steps`` on it can never fire again: its state goes. The variance state of a group goes
+        when one of its activation inputs reaches ``steps``; only a small marker of the group is
+        kept so that a straggler of an earlier step is not taken for a new step of the group.
+        """
+        trial = obs.trial
+        series = self._losses.get(trial)
+        if series is not None and series.pop(obs.series, None) is not None and not series:
+            del self._losses[trial]
+        if self._activation_input(obs.name):
+            group_key = obs.series[:2]
+            passed = self._passed.get(trial)
+            if passed is None:
+                passed = self._passed[trial] = set()
+            elif group_key in passed:
+                return
+            passed.add(group_key)
+            groups = self._spreads.get(trial)
+            if groups is not None and groups.pop(group_key, None) is not None and not groups:
+                del self._spreads[trial]
+
     def _variance_spread(self, obs: Observation) -> dict[str, Any] | None:
         values = obs.array()
         if values is not None:
-            variance = float(np.var(values, dtype=np.float64)) if values.size else math.nan
+            if values.size == 0:
+                self.skip("empty tensor")
+                return None
+            with np.errstate(all="ignore"):  # inf - inf is NaN, left out below
+                variance = float(np.var(values, dtype=np.float64))
         elif obs.reductions is not None and "variance" in obs.reductions:
             variance = float(obs.reductions["variance"])
         else:
@@ -164,8 +203,12 @@ class PoorWeightInitialization(Rule):
             return None
         if math.isnan(variance):
             return None
-        groups = self._spreads.setdefault(obs.trial, {})
         group_key = obs.series[:2]
+        passed = self._passed.get(obs.trial)
+        if passed is not None and group_key in passed:
+            self.skip("activation input of an earlier step")
+            return None
+        groups = self._spreads.setdefault(obs.trial, {})
         spread = groups.get(group_key)
         if spread is None or obs.step > spread.step:
             spread = groups[group_key] = _VarianceSpread(obs.step)
@@ -186,8 +229,10 @@ class PoorWeightInitialization(Rule):
             self.skip("no data")
             return None
         if values.size == 0:
+            self.skip("empty tensor")
             return None
-        low, high = np.percentile(values.astype(np.float64, copy=False).ravel(), [5.0, 95.0])
+        with np.errstate(all="ignore"):  # inf - inf is NaN, left out below
+            low, high = np.percentile(values.astype(np.float64, copy=False).ravel(), [5.0, 95.0])
         spread = float(high - low)
         if not spread < self.distribution_range:  # NaN is left out
             return None
@@ -217,10 +262,12 @@ class PoorWeightInitialization(Rule):
     def forget(self, trial: str) -> None:
         self._spreads.pop(trial, None)
         self._losses.pop(trial, None)
+        self._passed.pop(trial, None)
 
     def state_bytes(self) -> int:
         entries = sum(len(groups) for groups in self._spreads.values())
         entries += sum(len(series) for series in self._losses.values())
+        entries += sum(len(groups) for groups in self._passed.values())
         return ENTRY_BYTES * (entries + len(self._is_activation))
 
 

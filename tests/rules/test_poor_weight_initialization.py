@@ -9,7 +9,7 @@ import pytest
 
 from tests.rules.events import alerts, engine_for, losses, steps, tensor
 from trainsentry.producers.protocol import TensorEvent
-from trainsentry.rules.base import Observation
+from trainsentry.rules.base import ENTRY_BYTES, Observation
 from trainsentry.rules.poor_weight_initialization import PoorWeightInitialization
 
 
@@ -168,3 +168,64 @@ def test_forget_releases_state():
     assert rule._losses
     rule.forget("trial")
     assert not rule._losses and not rule._spreads
+
+
+def _initialisation(rule, steps, workers=("0", "1"), n_losses=3):
+    for step in steps:
+        for worker in workers:
+            for mode in ("TRAIN", "GLOBAL"):
+                for i in range(3):
+                    rule.observe(Observation.of(f"l{i}.relu_input", step, data=spread(i + 1.0, 4),
+                                                worker=worker, mode=mode))
+                for i in range(n_losses):
+                    rule.observe(Observation.of(f"loss{i}", step, 1.0, worker=worker, mode=mode,
+                                                collections=("losses",)))
+
+
+def test_state_is_released_after_the_analysed_steps():
+    # README: nothing is kept past the first ``steps`` steps. A rule that saw the whole
+    # initialisation holds, once every series passed ``steps``, what a rule holds that only ever
+    # saw later steps: a marker per (worker, mode) group, whatever the number of loss series
+    rule = PoorWeightInitialization(steps=4)
+    _initialisation(rule, range(4))
+    during = rule.state_bytes()
+    _initialisation(rule, [4])
+    after = rule.state_bytes()
+    late_only = PoorWeightInitialization(steps=4)
+    _initialisation(late_only, [4, 5])
+    assert after < during and after == late_only.state_bytes()
+    many_losses, late_many = PoorWeightInitialization(steps=4), PoorWeightInitialization(steps=4)
+    _initialisation(many_losses, range(5), n_losses=30)
+    _initialisation(late_many, [4], n_losses=30)  # (its name cache holds the 30 names too)
+    assert many_losses.state_bytes() == late_many.state_bytes()
+    _initialisation(rule, range(5, 50))
+    assert rule.state_bytes() == after                    # later steps add nothing either
+    rule.forget("trial")
+    assert rule.state_bytes() == late_only.state_bytes() - 4 * ENTRY_BYTES  # the 4 markers
+
+
+def test_a_loss_series_is_released_at_its_own_first_step_past_steps():
+    rule = PoorWeightInitialization(steps=3)
+    for step in range(3):
+        rule.observe(Observation.of("loss", step, 1.0, collections=("losses",)))
+        rule.observe(Observation.of("aux_loss", step, 1.0, collections=("losses",)))
+    rule.observe(Observation.of("loss", 3, 1.0, collections=("losses",)))
+    reference = PoorWeightInitialization(steps=3)
+    for step in range(3):                                     # aux_loss may still fire at step 2
+        reference.observe(Observation.of("aux_loss", step, 1.0, collections=("losses",)))
+    reference.observe(Observation.of("loss", 3, 1.0, collections=("losses",)))
+    assert rule.state_bytes() == reference.state_bytes()
+    rule.observe(Observation.of("aux_loss", 3, 1.0, collections=("losses",)))
+    assert rule.state_bytes() == reference.state_bytes() - ENTRY_BYTES
+
+
+def test_released_group_leaves_out_an_activation_input_of_an_earlier_step():
+    # once an activation input of the group reached ``steps``, the group's newest step is past the
+    # analysed ones: an input of an earlier step is an older step of the group, left out and
+    # counted like any other (it does not start the group afresh from the released state)
+    rule = PoorWeightInitialization(steps=2)
+    assert rule.observe(Observation.of("a.relu_input", 1, data=spread(1.0, 4))) is None
+    assert rule.observe(Observation.of("a.relu_input", 2, data=spread(1.0, 4))) is None
+    assert rule.observe(Observation.of("b.relu_input", 1, data=spread(100.0, 4))) is None
+    assert rule.observe(Observation.of("c.relu_input", 1, data=spread(1.0, 4))) is None
+    assert rule.skipped == {"activation input of an earlier step": 2}
