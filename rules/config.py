@@ -62,8 +62,18 @@ class RuleConfig:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, rule_type: str, name: str | None = None, **given: Any) -> "RuleConfig":
-        """Resolve ``given`` (native values or SageMaker strings) against the rule's parameters."""
+    def of(cls, rule_type: str, name: str | None = None, /, **given: Any) -> "RuleConfig":
+        """Resolve ``given`` (native values or SageMaker strings) against the rule's parameters.
+
+        ``rule_type`` and ``name`` are positional-only, so a parameter called ``name`` or
+        ``rule_type`` is a parameter like any other (unknown: a :class:`ConfigError`).
+        """
+        return cls.from_params(rule_type, name, given)
+
+    @classmethod
+    def from_params(cls, rule_type: str, name: str | None,
+                    given: Mapping[str, Any]) -> "RuleConfig":
+        """Like :meth:`of` with the parameters as a mapping (whatever their keys)."""
         name = name or rule_type
         resolved = rule_class(rule_type, name).resolve_params(name, given)
         return cls(name, rule_type, resolved)
@@ -173,7 +183,7 @@ def _toml_rule(entry: dict[str, Any], index: int) -> RuleConfig:
     name = given.pop("name", None)
     rule_type = _string(rule_type, f"rule #{index + 1}", "type")
     name = rule_type if name is None else _string(name, f"rule #{index + 1}", "name")
-    return RuleConfig.of(rule_type, name, **given)
+    return RuleConfig.from_params(rule_type, name, given)
 
 
 # --- SageMaker JSON -------------------------------------------------------------------------
@@ -212,7 +222,7 @@ def _sagemaker_rule(entry: Any, index: int) -> RuleConfig:
     given = dict(given)
     rule_type = _string(given.pop("rule_to_invoke"), owner, "rule_to_invoke")
     name = rule_type if name is None else _string(name, owner, "RuleConfigurationName")
-    return RuleConfig.of(rule_type, name, **given)
+    return RuleConfig.from_params(rule_type, name, given)
 
 
 def _sagemaker_metrics(document: dict[str, Any]) -> list[Any]:

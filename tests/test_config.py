@@ -168,6 +168,29 @@ def test_rule_errors_name_rule_and_parameter(text, owner, parameter):
     assert error.parameter == parameter
 
 
+def test_reserved_keys_as_rule_parameters_are_unknown_parameters_not_type_errors():
+    # SageMaker RuleParameters with a "name" key, TOML with a "rule_type" key: both used to reach
+    # RuleConfig.of as keyword arguments and collide with its own (TypeError, a traceback)
+    sagemaker = json.dumps({"DebugRuleConfigurations": [{
+        "RuleConfigurationName": "my-rule",
+        "RuleParameters": {"rule_to_invoke": "LossNotDecreasing", "name": "x"}}]})
+    error = _error(sagemaker)
+    assert error.parameter == "name" and "'my-rule'" in str(error)
+    assert "unknown parameter" in str(error)
+    for key in ("rule_type", "rule_to_invoke", "cls"):
+        error = _error(f'[[rules]]\ntype = "LossNotDecreasing"\nname = "ld"\n{key} = "x"\n')
+        assert error.parameter == key and "'ld'" in str(error) and "unknown parameter" in str(error)
+    sagemaker = json.dumps({"DebugRuleConfigurations": [{
+        "RuleConfigurationName": "r2",
+        "RuleParameters": {"rule_to_invoke": "WeightUpdateRatio", "rule_type": "x"}}]})
+    assert _error(sagemaker).parameter == "rule_type"
+    # the Python API the same way: name and rule_type are positional, never parameters
+    with pytest.raises(ConfigError, match="'n'.*parameter 'name': unknown parameter"):
+        RuleConfig.of("LossNotDecreasing", "n", name="x")
+    with pytest.raises(ConfigError, match="parameter 'rule_type': unknown parameter"):
+        RuleConfig.of("LossNotDecreasing", rule_type="x")
+
+
 def test_unknown_rule_type_is_named():
     error = _error('[[rules]]\ntype = "LossNotDecreasingg"\nname = "x"\n')
     assert "'x'" in str(error) and "LossNotDecreasingg" in str(error) and "LossNotDecreasing," in str(error)
