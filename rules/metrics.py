@@ -4,8 +4,8 @@ A definition is a name and a regex with at least one capture group, as in SageMa
 ``MetricDefinitions``. Each log line is split on ``\\r`` (progress bars), cleaned of ANSI escape
 sequences, and searched with each definition separately; the first match's first group, parsed by
 ``float()``, is the value. Matching uses the ``regex`` package with a time budget per definition
-and line: a definition that exceeds it is disabled for that trial (and reported once) while the
-others go on.
+and received line, shared by the line's pieces: a definition that exceeds it is disabled for that
+trial (and reported once) while the others go on.
 
 >>> extractor = MetricExtractor([MetricDefinition("loss", r"Loss = (.*?);"),
 ...                              MetricDefinition("ganloss", r"GAN_loss=(.*?);")])
@@ -20,8 +20,9 @@ others go on.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import regex
 
@@ -95,9 +96,11 @@ class MetricExtractor:
     """Applies the definitions to log lines; keeps which definitions each trial has disabled."""
 
     def __init__(self, definitions: Sequence[MetricDefinition],
-                 time_budget: float = DEFAULT_TIME_BUDGET) -> None:
+                 time_budget: float = DEFAULT_TIME_BUDGET,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.definitions = tuple(definitions)
         self.time_budget = time_budget
+        self._clock = clock
         self._compiled = tuple((d.name, regex.compile(d.regex)) for d in self.definitions)
         self._disabled: dict[str, set[str]] = {}
         self._newly_disabled: list[tuple[str, str]] = []
@@ -105,16 +108,33 @@ class MetricExtractor:
         self.timeouts = 0
 
     def extract(self, trial: str, line: str) -> list[tuple[str, float]]:
-        """The (metric name, value) pairs a log line yields, in piece then definition order."""
+        """The (metric name, value) pairs a log line yields, in piece then definition order.
+
+        The time budget is per definition and received line: the pieces of one line share it, so
+        a line of many ``\\r`` pieces cannot multiply it.
+        """
         found: list[tuple[str, float]] = []
         disabled = self._disabled.get(trial)
-        for piece in split_pieces(line):
+        pieces = split_pieces(line)
+        spent = [0.0] * len(self._compiled) if len(pieces) > 1 else None
+        clock = self._clock
+        for piece in pieces:
             piece = strip_ansi(piece)
-            for name, pattern in self._compiled:
+            for index, (name, pattern) in enumerate(self._compiled):
                 if disabled is not None and name in disabled:
                     continue
                 try:
-                    match = pattern.search(piece, timeout=self.time_budget)
+                    if spent is None:  # one piece: the whole budget, no clock needed
+                        match = pattern.search(piece, timeout=self.time_budget)
+                    else:
+                        left = self.time_budget - spent[index]
+                        if left <= 0.0:
+                            raise TimeoutError
+                        started = clock()
+                        try:
+                            match = pattern.search(piece, timeout=left)
+                        finally:
+                            spent[index] += clock() - started
                 except TimeoutError:
                     self.timeouts += 1
                     disabled = self._disabled.setdefault(trial, set())

@@ -106,6 +106,59 @@ def test_catastrophic_regex_is_disabled_within_budget_while_others_keep_their_va
     assert ["run-2" in n for n in engine.drain_notices()] == [True]
 
 
+class _SlowPattern:
+    """Stands in for a compiled regex whose every search costs ``cost`` seconds of a fake clock."""
+
+    def __init__(self, clock, cost):
+        self.clock, self.cost, self.timeouts = clock, cost, []
+
+    def search(self, piece, timeout):
+        self.timeouts.append(timeout)
+        if self.cost > timeout:
+            self.clock.now += timeout
+            raise TimeoutError("regex timed out")
+        self.clock.now += self.cost
+        return None
+
+
+class _FakeClock:
+    now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_time_budget_is_per_definition_and_line_shared_by_its_pieces():
+    # each piece costs 60% of the budget, under it alone; the pieces of one line share one budget,
+    # so the second piece is searched with what is left and the definition is disabled there
+    clock = _FakeClock()
+    extractor = MetricExtractor([MetricDefinition("slow", r"s=(\d)"),
+                                 MetricDefinition("loss", r"loss=(\S+?);")],
+                                time_budget=0.1, clock=clock)
+    slow = _SlowPattern(clock, 0.06)
+    extractor._compiled = (("slow", slow),) + extractor._compiled[1:]
+    line = "\r".join(f"step {i} loss={i}.5;" for i in range(50))
+    found = extractor.extract("t", line)
+    assert found == [("loss", i + 0.5) for i in range(50)]  # the other definition keeps every value
+    assert slow.timeouts == [0.1, pytest.approx(0.04)]       # not 0.1 again for every piece
+    assert clock.now == pytest.approx(0.1)                  # the line cost the budget, not 50 x 0.06
+    assert extractor.timeouts == 1 and extractor.disabled("t") == {"slow"}
+    assert extractor.drain_disabled() == [("t", "slow")]
+    # a new line gets a new budget (for the definitions still enabled in that trial)
+    clock.now = 0.0
+    assert extractor.extract("u", "a\rb") == [] and slow.timeouts[-2:] == [0.1, pytest.approx(0.04)]
+
+
+def test_catastrophic_regex_on_a_line_of_many_pieces_is_disabled_at_the_first_timeout():
+    definitions = (MetricDefinition("bad", CATASTROPHIC), MetricDefinition("loss", r"loss=(\S+?);"))
+    engine = Engine(Config(metrics=definitions, metric_time_budget_ms=20))
+    line = "\r".join("1" * 5000 + f"x; loss={i}.5;" for i in range(30))
+    assert metrics(engine.process(log(line, 0))) == [("loss", i + 0.5, i) for i in range(30)]
+    assert engine.stats.regex_timeouts == 1
+    notices = engine.drain_notices()
+    assert len(notices) == 1 and "'bad'" in notices[0] and "disabled" in notices[0]
+
+
 def test_metric_step_counts_earlier_values_per_trial_and_worker():
     engine = Engine(Config(metrics=GAN_DEFINITIONS[:2]))
     out = engine.process_many([log("Loss = 1;", 0), log("GAN_loss=5;", 1), log("Loss = 2;", 2),
