@@ -1,43 +1,12 @@
-"""What the producer tests share: a sender that records instead of sending, and a topic reader."""
+"""Read a topic's records back from Kafka and decode them: what the integration tests check."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
 
 from aiokafka import AIOKafkaConsumer
 
 from trainsentry.producers.protocol import Event, decode
-from trainsentry.producers.sender import SenderStats
-from trainsentry.producers.settings import SenderSettings
-
-
-class RecordingSender:
-    """Stands in for BackgroundSender: encodes at once (as the sender thread would) and keeps it."""
-
-    def __init__(self, settings: SenderSettings | None = None) -> None:
-        self.settings = settings or SenderSettings()
-        self.records: list[tuple[str, bytes, Event]] = []
-        self.closed = False
-
-    def submit(self, topic: str, key: bytes, payload: Any, encode: Callable[[Any], bytes],
-               size: int) -> bool:
-        self.records.append((topic, key, decode(encode(payload))))
-        return True
-
-    @property
-    def events(self) -> list[Event]:
-        return [event for _, _, event in self.records]
-
-    def stats(self) -> SenderStats:
-        return SenderStats(sent=len(self.records), dropped=0, failed=0, buffered_bytes=0,
-                           connected=True)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        return True
-
-    def close(self, timeout: float | None = None) -> None:
-        self.closed = True
 
 
 def read_records(bootstrap_servers: str, topic: str, count: int,

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from tests.producers.helpers import read_records  # noqa: E402
+from tests.producers.kafka_records import read_records  # noqa: E402
 from tests.sidecar_harness import read_alerts, read_metrics, running_sidecar  # noqa: E402
 from trainsentry.consumers.engine import Engine  # noqa: E402
 from trainsentry.rules.config import load_config  # noqa: E402

@@ -3,7 +3,8 @@ import logging
 import pytest
 
 from trainsentry.producers import SenderSettings, TensorPublisher, TrainsentryLogHandler
-from tests.producers.helpers import RecordingSender, read_records
+from tests.producers.kafka_records import read_records
+from tests.producers.recording_sender import RecordingSender
 
 
 def test_each_line_of_a_record_is_one_log_event() -> None:

@@ -6,7 +6,8 @@ import pytest
 from trainsentry.producers import SaveConfig, SenderSettings, TensorPublisher
 from trainsentry.producers.protocol import LogEvent, ScalarEvent, TensorEvent
 from trainsentry.producers.reductions import reduce_array
-from tests.producers.helpers import RecordingSender, read_records
+from tests.producers.kafka_records import read_records
+from tests.producers.recording_sender import RecordingSender
 
 
 def recording_publisher(**kwargs) -> tuple[TensorPublisher, RecordingSender]:
