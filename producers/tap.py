@@ -24,6 +24,7 @@ from types import FrameType
 from typing import BinaryIO, Callable
 
 from .lines import LineSplitter
+from .protocol import MAX_TRIAL_CHARS, MAX_WORKER_CHARS
 from .publisher import TensorPublisher
 from .settings import ENV_BOOTSTRAP, ENV_TOPIC_PREFIX, ENV_TRIAL, ENV_WORKER
 
@@ -44,6 +45,13 @@ def main(argv: list[str]) -> int:
     if not command:
         print("trainsentry tap: no command given (usage: trainsentry tap --trial ID -- COMMAND ...)",
               file=sys.stderr)
+        return 2
+    # Checked before the command starts (the same bounds as TensorPublisher's, which is built only
+    # once the command runs, so that a command that cannot start costs no Kafka connection): a bad
+    # value must not leave the command running with nobody reading its output.
+    problem = _bad_option(args)
+    if problem:
+        print(f"trainsentry tap: {problem}", file=sys.stderr)
         return 2
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # anything printed before must come before the command's output
@@ -87,6 +95,22 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--topic-prefix", help="topic name prefix (default: trainsentry)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG ...]")
     return parser
+
+
+def _bad_option(args: argparse.Namespace) -> str | None:
+    """What is wrong with ``--trial`` or ``--worker``, or ``None``: the protocol's bounds, which
+    TensorPublisher enforces for the trial (and a worker beyond them the sidecar would reject)."""
+    for option, value, limit in (("--trial", args.trial, MAX_TRIAL_CHARS),
+                                 ("--worker", args.worker, MAX_WORKER_CHARS)):
+        if value is None:  # --worker left out: the default applies
+            continue
+        if not 0 < len(value) <= limit:
+            return f"{option} must be 1..{limit} characters, got {len(value)}: {value!r}"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # bytes that are not UTF-8 in argv come as lone surrogates
+            return f"{option} must be valid UTF-8, got {value!r}"
+    return None
 
 
 def _child_environment(args: argparse.Namespace) -> dict[str, str]:

@@ -11,8 +11,9 @@ import pytest
 
 from trainsentry.consumers.broker import free_port
 from trainsentry.producers.protocol import LogEvent
+from trainsentry.producers import tap as tap_module
 from trainsentry.producers.tap import main
-from tests.producers.helpers import read_records
+from tests.producers.kafka_records import read_records
 
 CHILD = textwrap.dedent("""
     import os, sys, time
@@ -107,4 +108,44 @@ def test_usage_errors_are_one_line_and_exit_code_2(capsys: pytest.CaptureFixture
     assert "--trial" in capsys.readouterr().err
     assert main(["--trial", "x", "--bootstrap-servers", f"127.0.0.1:{free_port()}", "--",
                  os.path.join("/nonexistent", "train.py")]) == 127
+    assert "cannot run" in capsys.readouterr().err
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The commands the tap tried to start; none is (it cannot be found, says the stand-in)."""
+    commands: list[list[str]] = []
+
+    def popen(command, **kwargs):
+        commands.append(command)
+        raise FileNotFoundError(2, "not started by this test")
+
+    monkeypatch.setattr(tap_module.subprocess, "Popen", popen)
+    return commands
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--trial", ""),
+    ("--trial", "t" * 257),
+    ("--trial", "bad-\udcff-bytes"),  # argv bytes that are not UTF-8
+    ("--worker", ""),
+    ("--worker", "w" * 129),
+])
+def test_a_bad_trial_or_worker_is_one_line_and_the_command_never_starts(
+        started: list[list[str]], capsys: pytest.CaptureFixture, option: str, value: str) -> None:
+    args = {"--trial": "ok", "--worker": "0", option: value}
+    code = main(["--trial", args["--trial"], "--worker", args["--worker"],
+                 "--bootstrap-servers", f"127.0.0.1:{free_port()}", "--", "true"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert started == []
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert option in err and repr(value) in err
+
+
+def test_a_trial_and_worker_at_their_longest_start_the_command(
+        started: list[list[str]], capsys: pytest.CaptureFixture) -> None:
+    assert main(["--trial", "t" * 256, "--worker", "w" * 128, "--", "true"]) == 127
+    assert started == [["true"]]
     assert "cannot run" in capsys.readouterr().err
