@@ -31,11 +31,15 @@ class EventBuffer:
         self.dropped = 0
         self._items: deque[tuple[Any, int]] = deque()
         self._bytes = 0
+        self._closed = False
         self._lock = threading.Lock()
 
     def put(self, item: Any, size: int) -> bool:
-        """Queue ``item``; ``False`` if it was dropped (older items dropped to make room do not count)."""
+        """Queue ``item``; ``False`` if it was dropped (older items dropped to make room do not count)
+        or the buffer is closed (not counted: nothing was accepted, nobody will take it)."""
         with self._lock:
+            if self._closed:
+                return False
             if self._bytes + size <= self.max_bytes:
                 self._items.append((item, size))
                 self._bytes += size
@@ -67,10 +71,16 @@ class EventBuffer:
             self._bytes -= total
         return taken
 
-    def discard_all(self) -> int:
-        """Empty the buffer (at shutdown, when what waits can no longer be sent); return how many
-        items that was. They are the caller's to count: ``dropped`` counts only the policy's drops."""
+    def close(self) -> int:
+        """Empty the buffer and refuse every later :meth:`put` (at shutdown, when what waits can no
+        longer be sent); return how many items it held. They are the caller's to count:
+        ``dropped`` counts only the policy's drops.
+
+        Under the same lock as :meth:`put`, so an item is either in the returned count or refused:
+        never accepted after the count was taken. Safe to call twice (the second returns 0).
+        """
         with self._lock:
+            self._closed = True
             count = len(self._items)
             self._items.clear()
             self._bytes = 0

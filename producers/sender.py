@@ -103,6 +103,9 @@ class BackgroundSender:
         """
         if self._closing:
             return False
+        # The flag above is only a shortcut: close() may set it right after it was read. The
+        # buffer itself refuses an item once the sender thread has closed it and counted what it
+        # held, so an accepted item is always sent or counted as failed.
         accepted = self._buffer.put((topic, key, payload, encode), size)
         if self._idle:
             # Only the first event after a quiet spell pays for a wake-up; an idle sender otherwise
@@ -113,9 +116,10 @@ class BackgroundSender:
         return accepted
 
     def stats(self) -> SenderStats:
+        # dropped is read once: the training thread may drop more between two reads, and failed
+        # must not be computed from a different value of it (it could come out short, or < 0).
         return SenderStats(
-            sent=self._delivered, dropped=self._buffer.dropped,
-            failed=self._lost() - self._buffer.dropped,
+            sent=self._delivered, dropped=self._buffer.dropped, failed=self._not_delivered(),
             buffered_bytes=self._buffer.bytes, connected=self._producer is not None)
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -173,6 +177,10 @@ class BackgroundSender:
         except Exception:
             log.exception("trainsentry: the sender stopped unexpectedly; events are no longer sent")
         finally:
+            # Normally done already; after an unexpected stop, what was taken or waits is lost,
+            # and whatever is submitted from now on is refused (submit() says so).
+            self._failed += self._in_hand + self._buffer.close()
+            self._in_hand = 0
             self._cancel_leftover_tasks()
             self._loop.close()
             self._stopped = True
@@ -181,7 +189,7 @@ class BackgroundSender:
     async def _main(self) -> None:
         producer = await self._connect()
         if producer is None:  # closed while no broker answers: nothing can be delivered
-            self._failed += self._buffer.discard_all()
+            self._failed += self._buffer.close()
             return
         self._producer = producer
         pump = asyncio.create_task(self._pump(producer))
@@ -192,7 +200,7 @@ class BackgroundSender:
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-        self._failed += self._in_hand + self._buffer.discard_all()
+        self._failed += self._in_hand + self._buffer.close()
         self._in_hand = 0
         await self._stop_producer(producer)
         self._producer = None
@@ -409,12 +417,16 @@ class BackgroundSender:
 
     def _lost(self) -> int:
         """Everything given up so far; once stopped, also what was sent but never acknowledged."""
+        return self._buffer.dropped + self._not_delivered()
+
+    def _not_delivered(self) -> int:
+        """Taken from the buffer and given up (``failed``); once stopped, also the unacknowledged."""
         unacknowledged = self._unsettled() if self._stopped else 0
-        return self._buffer.dropped + self._failed + self._delivery_failed + unacknowledged
+        return self._failed + self._delivery_failed + unacknowledged
 
     def _loss_context(self) -> str:
         return (f"{self._buffer.dropped} for a full buffer (policy: drop {self.settings.drop.value}), "
-                f"{self._lost() - self._buffer.dropped} not delivered; "
+                f"{self._not_delivered()} not delivered; "
                 f"Kafka at {self.bootstrap_servers} is slow or unreachable")
 
 

@@ -1,4 +1,5 @@
 import logging
+import sys
 import threading
 
 import pytest
@@ -9,6 +10,7 @@ from trainsentry.producers.drop_report import DropReporter
 from trainsentry.producers.kafka_logging import quiet_aiokafka_in_this_thread, unquiet_aiokafka_in_this_thread
 from trainsentry.producers.publisher import EVENT_OVERHEAD_BYTES, TensorPublisher
 from trainsentry.producers.save_config import SaveConfig
+from trainsentry.producers.sender import BackgroundSender
 from trainsentry.producers.settings import DropPolicy, SenderSettings
 
 
@@ -107,3 +109,96 @@ def test_aiokafka_errors_from_trainsentry_threads_are_rate_limited(caplog: pytes
     for _ in range(3):  # the application's own Kafka clients are not ours to quiet
         kafka_log.error("Unable connect to %r", "127.0.0.1:1")
     assert len([r for r in caplog.records if r.name == "aiokafka"]) == 1 + 3
+
+
+def test_a_closed_buffer_refuses_new_items_and_counts_what_it_held() -> None:
+    buffer = EventBuffer(max_bytes=100)
+    buffer.put("a", 10)
+    buffer.put("b", 10)
+    assert buffer.close() == 2
+    assert not buffer.put("late", 10)
+    assert (len(buffer), buffer.bytes, buffer.dropped) == (0, 0, 0)  # refused is not dropped
+    assert buffer.close() == 0
+
+
+def unreachable_sender(**settings) -> BackgroundSender:
+    return BackgroundSender(SenderSettings(bootstrap_servers=f"127.0.0.1:{free_port()}", **settings))
+
+
+def submit_one(sender: BackgroundSender) -> bool:
+    return sender.submit("t.tensors", b"k", b"payload", lambda payload: payload, 64)
+
+
+def test_an_event_submitted_while_close_runs_is_counted_or_refused() -> None:
+    # The interleaving that lost events: submit() has seen that the sender is not closing, then
+    # close() runs to the end (the sender thread counts and discards what waits), then the put.
+    sender = unreachable_sender(close_timeout_s=1.0)
+    accepted = sum(submit_one(sender) for _ in range(10))
+    put = sender._buffer.put
+
+    def put_after_a_whole_close(item, size: int) -> bool:
+        closer = threading.Thread(target=sender.close)
+        closer.start()
+        closer.join()
+        return put(item, size)
+
+    sender._buffer.put = put_after_a_whole_close
+    accepted += submit_one(sender)
+
+    stats = sender.stats()
+    assert accepted == 10  # the late one refused, and submit() said so
+    assert stats.sent + stats.lost == accepted  # every accepted event sent or counted as lost
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_sent_plus_lost_is_what_was_accepted_when_close_races_submitting_threads(round_: int) -> None:
+    sender = unreachable_sender(buffer_bytes=64 * 100, close_timeout_s=1.0)
+    accepted = [0] * 4
+    submitting = [threading.Event() for _ in accepted]
+
+    def training_thread(index: int) -> None:
+        while submit_one(sender):  # until the sender refuses: it is closed
+            accepted[index] += 1
+            submitting[index].set()
+
+    threads = [threading.Thread(target=training_thread, args=(i,)) for i in range(len(accepted))]
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: every interleaving counts
+    try:
+        for thread in threads:
+            thread.start()
+        for event in submitting:
+            event.wait()
+        sender.close()  # while every thread is submitting
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+
+    stats = sender.stats()
+    assert stats.sent == 0 and all(accepted)
+    assert stats.sent + stats.lost == sum(accepted)
+
+
+class DropsBetweenReads(EventBuffer):
+    """Each read of ``dropped`` sees one more drop, as when training threads drop concurrently."""
+
+    @property
+    def dropped(self) -> int:
+        self._drops += 1
+        return self._drops
+
+    @dropped.setter
+    def dropped(self, value: int) -> None:
+        self._drops = value
+
+
+def test_stats_take_one_reading_of_the_drop_count() -> None:
+    sender = unreachable_sender(close_timeout_s=1.0)
+    sender._buffer = DropsBetweenReads(sender.settings.buffer_bytes)
+    try:
+        stats = sender.stats()
+        assert stats.failed == 0  # nothing was ever taken from the buffer, so nothing failed
+        assert stats.lost == stats.dropped
+    finally:
+        sender.close()
