@@ -38,9 +38,13 @@ class AlertFollower:
 
     ``rules`` keeps only alerts whose rule name or built-in rule type is listed. With
     ``from_beginning`` (the default) every alert of the trial counts, also those published before
-    the follower started; otherwise only those the sidecar stamped (``ts``, its clock) from the
-    moment the follower was created. ``on_alert`` is called on the follower's thread for each new
-    alert; what it raises is logged, never propagated.
+    the follower started. With ``from_beginning=False`` only alerts whose triggering event was
+    written at or after the moment the follower was created count: an alert's ``ts`` is not when
+    the sidecar raised it but the ``ts`` of the newest input event behind it, stamped by the clock
+    of the process that wrote that event, and it is compared with this process's clock when the
+    follower was created. An alert the sidecar raises later about events written earlier is
+    skipped. ``on_alert`` is called on the follower's thread for each new alert; what it raises is
+    logged, never propagated.
     """
 
     def __init__(self, trial: str, *, rules: Iterable[str] | None = None,
@@ -54,6 +58,7 @@ class AlertFollower:
         self.on_alert = on_alert
         self.bootstrap_servers = settings.resolved_bootstrap_servers()
         self.topic = Topics(settings.resolved_topic_prefix()).alerts
+        # Compared with an alert's ts: the writer's timestamp of its triggering event.
         self.since = None if from_beginning else time.time()
         self._poll_ms = poll_interval_ms
         self._key = trial.encode("utf-8")

@@ -1,3 +1,4 @@
+import dataclasses
 import threading
 
 import pytest
@@ -5,7 +6,7 @@ import pytest
 from tests.sidecar_harness import publish
 from trainsentry.consumers.broker import free_port
 from trainsentry.producers import AlertFollower
-from trainsentry.producers.protocol import AlertEvent
+from trainsentry.producers.protocol import AlertEvent, encode
 
 pytestmark = pytest.mark.integration
 
@@ -59,3 +60,16 @@ def test_no_broker_no_stop_and_a_prompt_close() -> None:
     assert not follower.wait(0.5)
     follower.close(timeout=5)
     assert not follower._thread.is_alive()
+
+
+@pytest.mark.parametrize("written_after_start, kept", [(-1.0, False), (0.0, True), (1.0, True)])
+def test_not_from_the_beginning_keeps_alerts_about_events_written_since_the_start(
+        written_after_start: float, kept: bool) -> None:
+    follower = AlertFollower("run-e", from_beginning=False, start=False,
+                             bootstrap_servers=f"127.0.0.1:{free_port()}")
+    event_ts = follower.since + written_after_start
+    # The sidecar raises it now, whenever its input event was written: the alert's ts is that
+    # event's, and only the event's time decides.
+    late = dataclasses.replace(alert("run-e", "e1"), ts=event_ts, event_ts=event_ts)
+    follower._handle(b"run-e", encode(late))
+    assert follower.should_stop() is kept
