@@ -2,8 +2,9 @@
 
 One batch at a time: consume (``getmany``), run the engine over it, publish the alerts, metrics
 and dead letters it produced, wait for the broker's acknowledgement, then commit the batch's
-offsets. A crash anywhere in between repeats work on restart but never loses an alert, and the
-repeats carry the same deterministic ids.
+offsets (that commit travels while the next batch is evaluated; each waits for the one before).
+A crash anywhere in between repeats work on restart but never loses an alert, and the repeats
+carry the same deterministic ids.
 """
 
 from __future__ import annotations
