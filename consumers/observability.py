@@ -47,10 +47,18 @@ class SidecarMetrics:
 
     def forget_trial(self, trial: str) -> None:
         for gauge in (self.objective_final, self.objective_best):
-            try:
-                gauge.remove(trial)
-            except KeyError:
-                pass
+            _remove(gauge, trial)
+
+    def forget_partition(self, topic: str, partition: int) -> None:
+        _remove(self.lag, topic, str(partition))
 
     def serve(self, port: int, addr: str = "0.0.0.0") -> None:
         start_http_server(port, addr=addr, registry=self.registry)
+
+
+def _remove(gauge: Gauge, *labels: str) -> None:
+    """Drop one labelled series, if it was ever set."""
+    try:
+        gauge.remove(*labels)
+    except KeyError:
+        pass

@@ -51,18 +51,19 @@ def decode_record(record: KafkaRecord) -> Event | DeadLetter:
     """The record's event, or a :class:`DeadLetter` saying why there is none."""
     value = record.value
     if value is None:
-        return _dead(record, "field 'value': empty record (tombstone)")
+        return dead_letter(record, "field 'value': empty record (tombstone)")
     try:
         event = decode(value)
     except ProtocolError as exc:
-        return _dead(record, str(exc))
+        return dead_letter(record, str(exc))
     if record.key is not None and record.key != event.trial.encode():
         # Keying by trial is what keeps a trial's state on one consumer; a wrong key breaks it.
-        return _dead(record, f"field 'key': record key {record.key!r} is not the trial {event.trial!r}")
+        return dead_letter(record, f"field 'key': record key {record.key!r} is not the trial {event.trial!r}")
     return event
 
 
-def _dead(record: KafkaRecord, reason: str) -> DeadLetter:
+def dead_letter(record: KafkaRecord, reason: str) -> DeadLetter:
+    """The dead letter of ``record``, refused for ``reason``."""
     return DeadLetter(record.topic, record.partition, record.offset, record.key, record.value,
                       reason, record.timestamp)
 

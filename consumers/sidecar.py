@@ -23,7 +23,7 @@ from trainsentry.consumers.engine import Engine
 from trainsentry.consumers.kafka_sink import KafkaSink
 from trainsentry.consumers.kafka_source import KafkaSource
 from trainsentry.consumers.observability import SidecarMetrics
-from trainsentry.consumers.records import DeadLetter, KafkaRecord, decode_record
+from trainsentry.consumers.records import DeadLetter, KafkaRecord, dead_letter, decode_record
 from trainsentry.consumers.settings import KafkaSettings
 from trainsentry.producers.protocol import AlertEvent, Event, MetricEvent
 
@@ -234,10 +234,7 @@ class Sidecar:
         """Drop the state of trials whose partitions went to another member."""
         kept = set().union(*(trials for tp, trials in self._trials_by_tp.items() if tp not in lost))
         for tp in lost:
-            try:
-                self.metrics.lag.remove(tp.topic, str(tp.partition))
-            except KeyError:
-                pass
+            self.metrics.forget_partition(tp.topic, tp.partition)
             for trial in self._trials_by_tp.pop(tp, ()):
                 if trial not in kept:
                     self._forget(trial)
@@ -274,5 +271,4 @@ class Sidecar:
 def _unevaluated(record: KafkaRecord, exc: Exception) -> DeadLetter:
     log.error("evaluating %s[%d]@%d failed: %s: %s", record.topic, record.partition, record.offset,
               type(exc).__name__, exc)
-    return DeadLetter(record.topic, record.partition, record.offset, record.key, record.value,
-                      f"evaluation failed: {type(exc).__name__}: {exc}", record.timestamp)
+    return dead_letter(record, f"evaluation failed: {type(exc).__name__}: {exc}")

@@ -147,10 +147,7 @@ class TensorPublisher:
         """Publish one line of output (without its line ending); ``seq`` counts per stream from 0."""
         if stream not in STREAMS:
             raise ValueError(f"stream must be one of {sorted(STREAMS)}, got {stream!r}")
-        event = LogEvent(self.trial, time.time(), stream, line, next(self._log_seq[stream]),
-                         self.worker, session=self._session)
-        return self._sender.submit(self.topics.logs, self._key, event, encode,
-                                   EVENT_OVERHEAD_BYTES + len(line))
+        return self._submit_line(line, stream, final=None)
 
     def end_of_worker(self, note: str = "end of worker") -> bool:
         """Tell the sidecar this (trial, worker) writes nothing more (a ``log`` event, ``final``).
@@ -158,11 +155,13 @@ class TensorPublisher:
         Once every worker of a trial has said so, the sidecar releases the trial's state. Send it
         from the outermost writer of a worker: ``trainsentry tap`` does when its command exits.
         """
-        event = LogEvent(self.trial, time.time(), "stderr", f"[trainsentry] {note}",
-                         next(self._log_seq["stderr"]), self.worker, final=True,
-                         session=self._session)
+        return self._submit_line(f"[trainsentry] {note}", "stderr", final=True)
+
+    def _submit_line(self, line: str, stream: str, final: bool | None) -> bool:
+        event = LogEvent(self.trial, time.time(), stream, line, next(self._log_seq[stream]),
+                         self.worker, final=final, session=self._session)
         return self._sender.submit(self.topics.logs, self._key, event, encode,
-                                   EVENT_OVERHEAD_BYTES + len(note))
+                                   EVENT_OVERHEAD_BYTES + len(line))
 
     # --- lifecycle -----------------------------------------------------------------------------
 
