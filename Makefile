@@ -1,17 +1,21 @@
 # Two commands on a fresh clone: `make demo` and `make test`. Each creates .venv when missing and
-# installs the project with the extras it needs (again whenever pyproject.toml changes).
+# installs the project with the extras it needs (again whenever pyproject.toml or the set of
+# modules changes: the strict editable install links each module file under build/).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
+# The list of module files, rewritten only when a module is added or removed.
+MODULES := $(sort $(wildcard protocol/*.py producers/*.py consumers/*.py consumers/*/*.py rules/*.py rules/*/*.py))
+$(shell mkdir -p $(VENV) && (echo '$(MODULES)' | cmp -s - $(VENV)/.modules || echo '$(MODULES)' > $(VENV)/.modules))
 
-.PHONY: demo test test-unit bench examples clean
+.PHONY: demo test test-unit lint bench examples clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.stamp-%: pyproject.toml | $(PY)
-	$(PIP) install -e ".[$*]"
+$(VENV)/.stamp-%: pyproject.toml $(VENV)/.modules | $(PY)
+	$(PIP) install -e ".[$*]" --config-settings editable_mode=strict
 	@touch $@
 
 demo: $(VENV)/.stamp-broker
@@ -20,8 +24,12 @@ demo: $(VENV)/.stamp-broker
 test: $(VENV)/.stamp-test,examples
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: $(VENV)/.stamp-test,examples
-	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+# Neither a broker nor PyTorch: the pure parts (protocol, rules, engine, commands on files).
+test-unit: $(VENV)/.stamp-test
+	$(PY) -m pytest -m "not integration and not torch" $(PYTEST_ARGS)
+
+lint: $(VENV)/.stamp-test
+	$(PY) -m ruff check .
 
 bench: $(VENV)/.stamp-test,examples
 	$(PY) -m benchmarks

@@ -17,7 +17,7 @@ import msgpack
 from benchmarks import workload
 from trainsentry.consumers.engine import Engine
 from trainsentry.consumers.records import decode_record
-from trainsentry.producers.protocol import _UNPACKB_OPTIONS, ScalarEvent, decode, encode, validate
+from trainsentry.protocol import _UNPACKB_OPTIONS, ScalarEvent, decode, encode, validate
 from trainsentry.rules.config import load_config
 
 

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 
 from trainsentry.consumers.broker import EmbeddedBroker, bootstrap_from_env, delete_topics, ensure_topics
 from trainsentry.consumers.settings import KafkaSettings
-from trainsentry.producers.protocol import Topics
+from trainsentry.protocol import Topics
 
 # A Tansu rebalance round takes about session_timeout_ms / 2: short timeouts keep joins at ~1 s.
 SESSION_TIMEOUT_MS = 2000

@@ -34,7 +34,7 @@ from benchmarks.relay import MARK
 from benchmarks.report import Row, Section, Target, number
 from benchmarks.stats import percentile
 from trainsentry.consumers.settings import KafkaSettings
-from trainsentry.producers.protocol import ScalarEvent, Topics, encode
+from trainsentry.protocol import ScalarEvent, Topics, encode
 
 TRIALS = 50
 SPIKE_EVERY = 50           # steps between two spikes of one trial's loss

@@ -12,7 +12,7 @@ from typing import Sequence
 
 from benchmarks import cluster
 from benchmarks.machine import REPO
-from trainsentry.producers.protocol import Topics
+from trainsentry.protocol import Topics
 
 
 class Child:

@@ -21,7 +21,7 @@ from benchmarks.report import Row, Section, Target, number
 from benchmarks.stats import median
 from trainsentry.consumers.engine import Engine
 from trainsentry.consumers.replay import EventFilter, ReplaySummary, file_events, run_engine
-from trainsentry.producers.protocol import FileReadResult, encode, iter_file
+from trainsentry.protocol import FileReadResult, encode, iter_file
 from trainsentry.rules.config import load_config
 
 TARGET_EVENTS_PER_SECOND = 250_000

@@ -24,7 +24,7 @@ from benchmarks.stats import BatchClock, Paired, median
 from trainsentry.consumers.engine import Engine
 from trainsentry.consumers.settings import KafkaSettings
 from trainsentry.consumers.sidecar import Sidecar
-from trainsentry.producers.protocol import Event
+from trainsentry.protocol import Event
 from trainsentry.rules.config import Config, load_config
 
 

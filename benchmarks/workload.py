@@ -13,7 +13,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from trainsentry.producers.protocol import Event, ScalarEvent, TensorEvent, encode
+from trainsentry.protocol import Event, ScalarEvent, TensorEvent, encode
 
 T0 = 1_700_000_000.0
 WEIGHT_SHAPE = (64, 64)  # float32: 16 KiB of data per tensor

@@ -22,7 +22,7 @@ from typing import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
-ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
+from trainsentry.protocol.settings import ENV_BOOTSTRAP
 
 
 class BrokerError(RuntimeError):

@@ -19,9 +19,10 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Iterable, Sequence
 
 from aiokafka.errors import KafkaError
 
-from trainsentry.consumers.broker import ENV_BOOTSTRAP, BrokerError, bootstrap_from_env
+from trainsentry.consumers.broker import BrokerError, bootstrap_from_env
 from trainsentry.consumers.settings import DEFAULT_GROUP, KafkaSettings
-from trainsentry.producers.protocol import AlertEvent, Event, Topics
+from trainsentry.protocol import AlertEvent, Event, Topics
+from trainsentry.protocol.settings import DEFAULT_BOOTSTRAP, ENV_BOOTSTRAP, ENV_TOPIC_PREFIX
 from trainsentry.rules.base import ConfigError
 
 if TYPE_CHECKING:  # the commands import what they use when they run, to start fast
@@ -31,7 +32,6 @@ if TYPE_CHECKING:  # the commands import what they use when they run, to start f
     from trainsentry.rules.objective import ObjectiveTracker
 
 PROG = "trainsentry"
-DEFAULT_BOOTSTRAP = "localhost:9092"
 
 
 class UsageError(Exception):
@@ -180,7 +180,7 @@ def _kafka(args: argparse.Namespace, **overrides: object) -> KafkaSettings:
     servers = bootstrap_from_env(getattr(args, "bootstrap_servers", None)) or DEFAULT_BOOTSTRAP
     if any(not part.rpartition(":")[2].isdigit() for part in servers.split(",")):
         raise UsageError(f"--bootstrap-servers: expected HOST:PORT[,HOST:PORT...], got {servers!r}")
-    return KafkaSettings(bootstrap_servers=servers, topics=Topics(args.topic_prefix),
+    return KafkaSettings(bootstrap_servers=servers, topics=Topics.from_env(args.topic_prefix),
                          fetch_max_wait_ms=args.fetch_max_wait_ms, **overrides)
 
 
@@ -210,7 +210,7 @@ async def _publish_alerts(settings: KafkaSettings, topic: str, alerts: list[Aler
     from aiokafka import AIOKafkaProducer
 
     from trainsentry.consumers.broker import ensure_topics
-    from trainsentry.producers.protocol import encode
+    from trainsentry.protocol import encode
 
     await ensure_topics(settings.bootstrap_servers, [topic])
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
@@ -308,7 +308,8 @@ def _parser() -> argparse.ArgumentParser:
     def kafka_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("--bootstrap-servers", metavar="HOST:PORT",
                        help=f"Kafka cluster (default: ${ENV_BOOTSTRAP}, else {DEFAULT_BOOTSTRAP})")
-        p.add_argument("--topic-prefix", default="trainsentry", help="topic name prefix")
+        p.add_argument("--topic-prefix", help=f"topic name prefix (default: ${ENV_TOPIC_PREFIX}, else "
+                                                    f"{Topics().prefix})")
         p.add_argument("--fetch-max-wait-ms", type=int, default=20,
                        help="longest wait of one fetch (the delivery latency on Tansu)")
 

@@ -20,7 +20,7 @@ from trainsentry.consumers.engine import Engine
 from trainsentry.consumers.settings import KafkaSettings
 from trainsentry.consumers.sidecar import Sidecar, SidecarOptions
 from trainsentry.consumers.tail import alert_line, follow_alerts
-from trainsentry.producers.protocol import AlertEvent, Topics
+from trainsentry.protocol import AlertEvent, Topics
 from trainsentry.producers.publisher import TensorPublisher
 from trainsentry.producers.save_config import SaveConfig
 from trainsentry.rules.config import Config, RuleConfig

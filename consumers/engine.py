@@ -20,7 +20,7 @@ What it does with each input event:
 A rule that has selected no series of a trial after :data:`SELECTION_NOTICE_AFTER` tensor and
 scalar events of that trial (or at :meth:`Engine.end_of_input`) is reported once.
 
->>> from trainsentry.producers.protocol import ScalarEvent
+>>> from trainsentry.protocol import ScalarEvent
 >>> from trainsentry.rules.config import Config, RuleConfig
 >>> engine = Engine(Config(rules=(RuleConfig.of("LossNotDecreasing", num_steps=2),)))
 >>> events = [ScalarEvent("run-1", 100.0 + s, "TRAIN", s, "loss", v, collections=("losses",))
@@ -41,7 +41,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from trainsentry.producers.protocol import (AlertEvent, Event, LogEvent, MetricEvent, ScalarEvent,
+from trainsentry.protocol import (AlertEvent, Event, LogEvent, MetricEvent, ScalarEvent,
                                             TensorEvent)
 from trainsentry.rules.base import ENTRY_BYTES, Finding, Observation, Rule, View
 from trainsentry.rules.config import Config

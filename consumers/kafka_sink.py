@@ -9,7 +9,7 @@ from aiokafka import AIOKafkaProducer
 
 from trainsentry.consumers.records import DeadLetter, encode_dead_letter
 from trainsentry.consumers.settings import KafkaSettings
-from trainsentry.producers.protocol import AlertEvent, Event, MetricEvent, encode
+from trainsentry.protocol import AlertEvent, Event, MetricEvent, encode
 
 
 class KafkaSink:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import msgpack
 
-from trainsentry.producers.protocol import VERSION, Event, ProtocolError, decode
+from trainsentry.protocol import VERSION, Event, ProtocolError, decode
 
 MAX_DEAD_VALUE_BYTES = 1024 * 1024
 

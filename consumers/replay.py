@@ -16,7 +16,7 @@ from trainsentry.consumers.engine import Engine
 from trainsentry.consumers.records import DeadLetter, decode_record
 from trainsentry.consumers.settings import KafkaSettings
 from trainsentry.consumers.topic_reader import read_topics
-from trainsentry.producers.protocol import (
+from trainsentry.protocol import (
     AlertEvent, Event, FileReadResult, LogEvent, ScalarEvent, TensorEvent, iter_file, to_wire,
 )
 

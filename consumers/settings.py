@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from trainsentry.producers.protocol import Topics
+from trainsentry.protocol import Topics
+from trainsentry.protocol.settings import DEFAULT_CLIENT_ID
 
 DEFAULT_GROUP = "trainsentry-sidecar"
 
@@ -21,7 +22,7 @@ class KafkaSettings:
     bootstrap_servers: str
     topics: Topics = field(default_factory=Topics)
     group_id: str = DEFAULT_GROUP
-    client_id: str = "trainsentry"
+    client_id: str = DEFAULT_CLIENT_ID
     fetch_max_wait_ms: int = 20
     max_batch_records: int = 10_000
     session_timeout_ms: int = 10_000

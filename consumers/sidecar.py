@@ -25,7 +25,7 @@ from trainsentry.consumers.kafka_source import KafkaSource
 from trainsentry.consumers.observability import SidecarMetrics
 from trainsentry.consumers.records import DeadLetter, KafkaRecord, dead_letter, decode_record
 from trainsentry.consumers.settings import KafkaSettings
-from trainsentry.producers.protocol import AlertEvent, Event, MetricEvent
+from trainsentry.protocol import AlertEvent, Event, MetricEvent
 
 log = logging.getLogger("trainsentry.sidecar")
 DEAD_LETTERS_LOGGED = 3

@@ -14,7 +14,7 @@ from typing import Callable
 from trainsentry.consumers.replay import alert_json
 from trainsentry.consumers.settings import KafkaSettings
 from trainsentry.consumers.topic_reader import read_topics
-from trainsentry.producers.protocol import AlertEvent, ProtocolError, decode
+from trainsentry.protocol import AlertEvent, ProtocolError, decode
 
 log = logging.getLogger("trainsentry.tail")
 

@@ -13,6 +13,7 @@ FROM python:3.11-slim AS wheel
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
+COPY protocol/ protocol/
 COPY producers/ producers/
 COPY consumers/ consumers/
 COPY rules/ rules/

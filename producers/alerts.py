@@ -26,7 +26,7 @@ from typing import Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer
 
-from .protocol import AlertEvent, ProtocolError, Topics, decode
+from trainsentry.protocol import AlertEvent, ProtocolError, Topics, decode
 from .kafka_logging import quiet_aiokafka_in_this_thread, unquiet_aiokafka_in_this_thread
 from .settings import SenderSettings
 

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from .protocol import DTYPES, MODES, STREAMS, LogEvent, ScalarEvent, TensorEvent, Topics, encode
+from trainsentry.protocol import DTYPES, MODES, STREAMS, LogEvent, ScalarEvent, TensorEvent, Topics, encode
 from .reductions import reduce_array
 from .save_config import SaveConfig, SavePlan
 from .sender import BackgroundSender, SenderStats

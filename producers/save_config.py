@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from .protocol import MODES
+from trainsentry.protocol import MODES
 
 DEFAULT_SAVE_INTERVAL = 100
 

@@ -7,12 +7,13 @@ import sys
 from dataclasses import dataclass
 from enum import Enum
 
-ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
-ENV_TOPIC_PREFIX = "TRAINSENTRY_TOPIC_PREFIX"
-ENV_TRIAL = "TRAINSENTRY_TRIAL"
-ENV_WORKER = "TRAINSENTRY_WORKER"
-DEFAULT_BOOTSTRAP = "localhost:9092"
-DEFAULT_TOPIC_PREFIX = "trainsentry"
+from trainsentry.protocol.settings import (
+    ENV_BOOTSTRAP, ENV_TOPIC_PREFIX, ENV_TRIAL, ENV_WORKER, resolve_bootstrap_servers,
+    resolve_topic_prefix,
+)
+
+__all__ = ["ENV_BOOTSTRAP", "ENV_TOPIC_PREFIX", "ENV_TRIAL", "ENV_WORKER", "DropPolicy",
+           "SenderSettings", "default_worker"]
 
 
 class DropPolicy(str, Enum):
@@ -66,10 +67,10 @@ class SenderSettings:
             raise ValueError("timeouts must be positive")
 
     def resolved_bootstrap_servers(self) -> str:
-        return self.bootstrap_servers or os.environ.get(ENV_BOOTSTRAP) or DEFAULT_BOOTSTRAP
+        return resolve_bootstrap_servers(self.bootstrap_servers)
 
     def resolved_topic_prefix(self) -> str:
-        return self.topic_prefix or os.environ.get(ENV_TOPIC_PREFIX) or DEFAULT_TOPIC_PREFIX
+        return resolve_topic_prefix(self.topic_prefix)
 
 
 def default_worker() -> str:

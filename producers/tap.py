@@ -24,9 +24,9 @@ from types import FrameType
 from typing import BinaryIO, Callable
 
 from .lines import LineSplitter
-from .protocol import MAX_TRIAL_CHARS, MAX_WORKER_CHARS
+from trainsentry.protocol import MAX_TRIAL_CHARS, MAX_WORKER_CHARS
 from .publisher import TensorPublisher
-from .settings import ENV_BOOTSTRAP, ENV_TOPIC_PREFIX, ENV_TRIAL, ENV_WORKER
+from trainsentry.protocol.settings import DEFAULT_BOOTSTRAP, ENV_BOOTSTRAP, ENV_TOPIC_PREFIX, ENV_TRIAL, ENV_WORKER
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 READ_SIZE = 64 * 1024
@@ -91,7 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--trial", required=True, help="the training run's id")
     parser.add_argument("--worker", help="this process's id in a distributed run (default: $RANK or 0)")
     parser.add_argument("--bootstrap-servers",
-                        help=f"Kafka host:port[,...] (default: ${ENV_BOOTSTRAP}, else localhost:9092)")
+                        help=f"Kafka host:port[,...] (default: ${ENV_BOOTSTRAP}, else {DEFAULT_BOOTSTRAP})")
     parser.add_argument("--topic-prefix", help="topic name prefix (default: trainsentry)")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG ...]")
     return parser

@@ -14,7 +14,7 @@ from typing import Iterator
 import pytest
 
 from trainsentry.consumers.broker import EmbeddedBroker, bootstrap_from_env, delete_topics, ensure_topics
-from trainsentry.producers.protocol import Topics
+from trainsentry.protocol import Topics
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

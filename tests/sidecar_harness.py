@@ -23,7 +23,7 @@ from aiokafka import AIOKafkaProducer
 from trainsentry.consumers.records import decode_dead_letter
 from trainsentry.consumers.settings import KafkaSettings
 from trainsentry.consumers.topic_reader import read_topics
-from trainsentry.producers.protocol import AlertEvent, Event, LogEvent, MetricEvent, Topics, decode, encode
+from trainsentry.protocol import AlertEvent, Event, LogEvent, MetricEvent, Topics, decode, encode
 
 # Short group timeouts: a Tansu rebalance round takes about session_timeout_ms / 2.
 TEST_SESSION_TIMEOUT_MS = 2000

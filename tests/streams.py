@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from trainsentry.consumers.engine import Engine
-from trainsentry.producers.protocol import AlertEvent, Event, LogEvent, ScalarEvent, TensorEvent
+from trainsentry.protocol import AlertEvent, Event, LogEvent, ScalarEvent, TensorEvent
 from trainsentry.rules.config import load_config
 
 T0 = 1_700_000_000.0

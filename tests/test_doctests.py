@@ -8,14 +8,15 @@ import pytest
 
 import trainsentry.consumers
 import trainsentry.producers
+import trainsentry.protocol
 import trainsentry.rules
 
 OPTIONAL = {"torch", "sklearn"}
 
 
 def _modules() -> list[str]:
-    names = []
-    for package in (trainsentry.producers, trainsentry.consumers, trainsentry.rules):
+    names = ["trainsentry.protocol"]
+    for package in (trainsentry.protocol, trainsentry.producers, trainsentry.consumers, trainsentry.rules):
         for info in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
             names.append(info.name)
     return sorted(names)

@@ -8,7 +8,7 @@ import numpy as np
 
 from tests.rules.events import T0, alerts, engine_for, losses, scalar, steps, tensor
 from trainsentry.consumers.engine import SELECTION_NOTICE_AFTER, Engine, alert_id
-from trainsentry.producers.protocol import AlertEvent, LogEvent, MetricEvent, decode, encode
+from trainsentry.protocol import AlertEvent, LogEvent, MetricEvent, decode, encode
 from trainsentry.rules.config import Config, RuleConfig
 from trainsentry.rules.metrics import MetricDefinition
 from trainsentry.rules.objective import Objective

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from tests.rules.events import alerts, losses, tensor
 from trainsentry.consumers.engine import Engine
-from trainsentry.producers.protocol import AlertEvent, LogEvent, MetricEvent
+from trainsentry.protocol import AlertEvent, LogEvent, MetricEvent
 from trainsentry.rules.config import Config
 from trainsentry.rules.metrics import MetricDefinition
 from trainsentry.rules.objective import Objective

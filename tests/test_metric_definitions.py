@@ -8,7 +8,7 @@ import pytest
 
 from tests.rules.events import T0
 from trainsentry.consumers.engine import Engine
-from trainsentry.producers.protocol import LogEvent, MetricEvent
+from trainsentry.protocol import LogEvent, MetricEvent
 from trainsentry.rules.base import ConfigError
 from trainsentry.rules.config import Config
 from trainsentry.rules.metrics import MetricDefinition, MetricExtractor, split_pieces, strip_ansi

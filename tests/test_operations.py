@@ -11,7 +11,7 @@ import pytest
 from tests.sidecar_harness import SidecarProcess, publish, read_alerts
 from tests.streams import T0, interleave, losses, replay_alerts, weights, write_config
 from trainsentry.consumers.broker import free_port
-from trainsentry.producers.protocol import LogEvent
+from trainsentry.protocol import LogEvent
 
 pytestmark = pytest.mark.integration
 

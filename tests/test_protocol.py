@@ -9,7 +9,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from trainsentry.producers.protocol import (
+from trainsentry.protocol import (
     MAX_TRIAL_CHARS, AlertEvent, FileReadResult, LogEvent, MetricEvent, ProtocolError, ScalarEvent,
     TensorEvent, decode, encode, iter_file, to_wire,
 )

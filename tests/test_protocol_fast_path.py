@@ -7,8 +7,8 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from trainsentry.producers.protocol import MAX_INT, ProtocolError, validate
-from trainsentry.producers.validation import _checked, _common_form
+from trainsentry.protocol import MAX_INT, ProtocolError, validate
+from trainsentry.protocol.validation import _checked, _common_form
 
 ABSENT = object()
 

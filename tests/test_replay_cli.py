@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.streams import T0, log_lines, losses, replay_alerts, write_config
-from trainsentry.producers.protocol import encode, to_wire
+from trainsentry.protocol import encode, to_wire
 
 ALERT_FIELDS = {"v", "type", "trial", "worker", "ts", "id", "rule", "rule_type", "mode", "step",
                 "tensors", "message", "details", "event_ts"}

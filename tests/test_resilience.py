@@ -17,7 +17,7 @@ from tests.sidecar_harness import SidecarProcess, publish, read_alerts, read_dea
 from tests.streams import interleave, losses, replay_alerts, weights, write_config
 from tests.tcp_proxy import TcpProxy
 from trainsentry.consumers.broker import EmbeddedBroker, free_port
-from trainsentry.producers.protocol import ProtocolError, Topics, decode, encode
+from trainsentry.protocol import ProtocolError, Topics, decode, encode
 
 pytestmark = pytest.mark.integration
 

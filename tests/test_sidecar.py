@@ -14,7 +14,7 @@ from tests.sidecar_harness import (
 )
 from tests.streams import interleave, log_lines, losses, replay_alerts, weights, write_config
 from trainsentry.consumers.broker import free_port
-from trainsentry.producers.protocol import encode
+from trainsentry.protocol import encode
 
 pytestmark = pytest.mark.integration
 
@@ -189,7 +189,7 @@ def test_topics_with_different_partition_counts_are_refused(bootstrap_servers, t
     import uuid
 
     from trainsentry.consumers.broker import delete_topics, ensure_topics
-    from trainsentry.producers.protocol import Topics
+    from trainsentry.protocol import Topics
 
     topics = Topics(f"t{uuid.uuid4().hex[:10]}")
     asyncio.run(ensure_topics(bootstrap_servers, [topics.logs], partitions=2))

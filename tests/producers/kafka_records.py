@@ -6,7 +6,7 @@ import asyncio
 
 from aiokafka import AIOKafkaConsumer
 
-from trainsentry.producers.protocol import Event, decode
+from trainsentry.protocol import Event, decode
 
 
 def read_records(bootstrap_servers: str, topic: str, count: int,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from trainsentry.producers.protocol import Event, decode
+from trainsentry.protocol import Event, decode
 from trainsentry.producers.sender import SenderStats
 from trainsentry.producers.settings import SenderSettings
 

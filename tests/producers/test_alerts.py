@@ -6,7 +6,7 @@ import pytest
 from tests.sidecar_harness import publish
 from trainsentry.consumers.broker import free_port
 from trainsentry.producers import AlertFollower
-from trainsentry.producers.protocol import AlertEvent, encode
+from trainsentry.protocol import AlertEvent, encode
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from trainsentry.producers import SaveConfig, SenderSettings, TensorPublisher
-from trainsentry.producers.protocol import LogEvent, ScalarEvent, TensorEvent
+from trainsentry.protocol import LogEvent, ScalarEvent, TensorEvent
 from trainsentry.producers.reductions import reduce_array
 from tests.producers.kafka_records import read_records
 from tests.producers.recording_sender import RecordingSender

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from trainsentry.consumers.broker import free_port
-from trainsentry.producers.protocol import LogEvent
+from trainsentry.protocol import LogEvent
 from trainsentry.producers import tap as tap_module
 from trainsentry.producers.tap import main
 from tests.producers.kafka_records import read_records

@@ -7,7 +7,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from trainsentry.consumers.engine import Engine
-from trainsentry.producers.protocol import AlertEvent, Event, ScalarEvent, TensorEvent
+from trainsentry.protocol import AlertEvent, Event, ScalarEvent, TensorEvent
 from trainsentry.rules.config import Config, RuleConfig
 
 T0 = 1_700_000_000.0

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from tests.rules.events import alerts, tensor
 from trainsentry.consumers.engine import Engine
-from trainsentry.producers.protocol import DTYPES
+from trainsentry.protocol import DTYPES
 from trainsentry.rules.base import Observation
 from trainsentry.rules.config import Config
 from trainsentry.rules.poor_weight_initialization import PoorWeightInitialization

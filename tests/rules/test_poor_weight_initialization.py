@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.rules.events import alerts, engine_for, losses, steps, tensor
-from trainsentry.producers.protocol import TensorEvent
+from trainsentry.protocol import TensorEvent
 from trainsentry.rules.base import ENTRY_BYTES, Observation
 from trainsentry.rules.poor_weight_initialization import PoorWeightInitialization
 

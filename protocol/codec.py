@@ -1,11 +1,12 @@
-"""The trainsentry wire protocol, version 1 (PROTOCOL.md).
+"""Encoding and decoding one record of the wire protocol, version 1 (docs/protocol.md).
 
-One module for both sides: the training process encodes events with it, the sidecar decodes and
-validates them with it. Every record is one msgpack map with string keys.
+The training process encodes events with it, the sidecar decodes and validates them with it.
+Every record is one msgpack map with string keys.
 
 Decoding is strict: no msgpack extension types, bounded sizes, no coercion between types, known
 dtypes only, and every rejection is a :class:`ProtocolError` naming the field and the value.
 
+>>> from trainsentry.protocol.events import ScalarEvent
 >>> ev = ScalarEvent(trial="run-1", ts=1.5, mode="TRAIN", step=3, name="loss", value=0.25)
 >>> decode(encode(ev)) == ev
 True
@@ -18,24 +19,12 @@ field 'v': unsupported protocol version: 2
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Iterator, Mapping
+from typing import Any, Mapping
 
 import msgpack
 
-from .events import (
-    DTYPES, MAX_COLLECTIONS, MAX_DIM_SIZE, MAX_DIMS, MAX_INT, MAX_LINE_CHARS, MAX_NAME_CHARS, MAX_RECORD_BYTES,
-    MAX_TRIAL_CHARS, MAX_WORKER_CHARS, MODES, REDUCTIONS, STREAMS, VERSION, AlertEvent, Event,
-    LogEvent, MetricEvent, ProtocolError, ScalarEvent, TensorEvent, Topics,
-)
+from .events import MAX_LINE_CHARS, MAX_RECORD_BYTES, VERSION, Event, ProtocolError
 from .validation import validate
-
-__all__ = [
-    "DTYPES", "MAX_COLLECTIONS", "MAX_DIM_SIZE", "MAX_DIMS", "MAX_INT", "MAX_LINE_CHARS", "MAX_NAME_CHARS",
-    "MAX_RECORD_BYTES", "MAX_TRIAL_CHARS", "MAX_WORKER_CHARS", "MODES", "REDUCTIONS", "STREAMS",
-    "VERSION", "AlertEvent", "Event", "FileReadResult", "LogEvent", "MetricEvent", "ProtocolError",
-    "ScalarEvent", "TensorEvent", "Topics", "decode", "encode", "iter_file", "to_wire", "validate",
-]
 
 _UNPACK_LIMITS = dict(
     max_buffer_size=MAX_RECORD_BYTES,
@@ -70,7 +59,7 @@ def encode(event: Event | Mapping[str, Any]) -> bytes:
 
 # --- decoding -------------------------------------------------------------------------------
 
-def _unpacker(**extra: Any) -> msgpack.Unpacker:
+def unpacker(**extra: Any) -> msgpack.Unpacker:
     # surrogateescape keeps one bad string from breaking the stream; validation then rejects it.
     return msgpack.Unpacker(
         raw=False, strict_map_key=False, unicode_errors="surrogateescape",
@@ -99,46 +88,3 @@ def decode(data: bytes) -> Event:
     except Exception as exc:  # msgpack raises several types for malformed bytes
         raise ProtocolError("value", f"not a msgpack record: {type(exc).__name__}: {exc}") from None
     return validate(obj)
-
-
-@dataclass
-class FileReadResult:
-    """What reading one replay file found besides its events."""
-
-    invalid: int = 0
-    reasons: list[str] = field(default_factory=list)
-    undecodable_at: int | None = None  # byte offset where reading stopped, if it did
-
-
-def iter_file(stream: BinaryIO, result: FileReadResult, chunk: int = 1 << 20) -> Iterator[Event]:
-    """Yield the valid events of a replay file; count the rest in ``result``.
-
-    Invalid objects are skipped; bytes that cannot be decoded end the file, and their byte offset is
-    recorded (everything before them has been yielded).
-    """
-    unpacker = _unpacker()
-    fed = consumed = 0
-    while True:
-        buf = stream.read(chunk)
-        if not buf:
-            break
-        unpacker.feed(buf)
-        fed += len(buf)
-        while True:
-            start = consumed
-            try:
-                obj = unpacker.unpack()
-            except msgpack.OutOfData:
-                break
-            except Exception:
-                result.undecodable_at = start
-                return
-            consumed = unpacker.tell()
-            try:
-                yield validate(obj)
-            except ProtocolError as exc:
-                result.invalid += 1
-                if len(result.reasons) < 100:
-                    result.reasons.append(f"offset {start}: {exc}")
-    if consumed < fed:  # a truncated last object
-        result.undecodable_at = consumed

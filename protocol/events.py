@@ -43,36 +43,6 @@ class ProtocolError(ValueError):
         self.problem = problem
 
 
-@dataclass(frozen=True)
-class Topics:
-    """The topic names, all under one configurable prefix."""
-
-    prefix: str = "trainsentry"
-
-    @property
-    def tensors(self) -> str:
-        return f"{self.prefix}.tensors"
-
-    @property
-    def logs(self) -> str:
-        return f"{self.prefix}.logs"
-
-    @property
-    def metrics(self) -> str:
-        return f"{self.prefix}.metrics"
-
-    @property
-    def alerts(self) -> str:
-        return f"{self.prefix}.alerts"
-
-    @property
-    def deadletter(self) -> str:
-        return f"{self.prefix}.deadletter"
-
-    def all(self) -> tuple[str, ...]:
-        return (self.tensors, self.logs, self.metrics, self.alerts, self.deadletter)
-
-
 # The input events are built once per record on the sidecar's hot path, so they are plain
 # (not frozen) dataclasses: a frozen one costs 0.6 us more to build, a fifth of decoding a scalar.
 # Treat them as values all the same.
