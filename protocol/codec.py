@@ -23,7 +23,8 @@ from typing import Any, Mapping
 
 import msgpack
 
-from .events import MAX_LINE_CHARS, MAX_RECORD_BYTES, VERSION, Event, ProtocolError
+from .events import MAX_LINE_CHARS, MAX_RECORD_BYTES, SCAN_ABOVE_BYTES, VERSION, Event, ProtocolError
+from .shape_scan import check_shape
 from .validation import validate
 
 _UNPACK_LIMITS = dict(
@@ -81,6 +82,8 @@ def decode(data: bytes) -> Event:
     """Decode and validate one record; :class:`ProtocolError` if it is not a valid event."""
     if len(data) > MAX_RECORD_BYTES:
         raise ProtocolError("value", f"record of {len(data)} bytes exceeds {MAX_RECORD_BYTES}")
+    if len(data) > SCAN_ABOVE_BYTES:  # smaller records cannot hold more values than the bound
+        check_shape(data)
     try:
         obj = msgpack.unpackb(data, **_UNPACKB_OPTIONS)
     except ProtocolError:

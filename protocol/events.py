@@ -1,4 +1,4 @@
-"""The events of the wire protocol, version 1 (PROTOCOL.md), its constants and its one error type."""
+"""The events of the wire protocol, version 1 (docs/protocol.md), its bounds and its one error type."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ VERSION = 1
 
 MODES = frozenset({"TRAIN", "EVAL", "PREDICT", "GLOBAL"})
 STREAMS = frozenset({"stdout", "stderr"})
+SEVERITIES = ("info", "warning", "error")  # in rising order
 REDUCTIONS = frozenset({"min", "max", "mean", "std", "variance", "l1", "l2", "count", "nan_count"})
 DTYPES: dict[str, np.dtype] = {
     name: np.dtype(name).newbyteorder("<")
@@ -26,12 +27,21 @@ DTYPES: dict[str, np.dtype] = {
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 MAX_TRIAL_CHARS = 256
 MAX_WORKER_CHARS = 128
+MAX_SESSION_CHARS = 64
 MAX_NAME_CHARS = 1024
 MAX_COLLECTIONS = 64
 MAX_DIMS = 32
 MAX_DIM_SIZE = 2**31 - 1  # one dimension; a zero-size tensor must not claim an absurd shape
 MAX_LINE_CHARS = 1024 * 1024
 MAX_INT = 2**63 - 1
+# Bounds of any decoded value (docs/protocol.md, "Limits"). A real event holds a few dozen values
+# nested two or three deep (an alert's details); these leave room for far larger ones and keep a
+# small record from expanding into gigabytes of objects or into deep recursion.
+MAX_DEPTH = 32               # containers inside containers
+MAX_ELEMENTS = 100_000       # values of every kind in one record, containers included
+# A record of at most this many bytes cannot hold more than MAX_ELEMENTS values (each takes at
+# least a byte); a larger one is scanned before it is decoded.
+SCAN_ABOVE_BYTES = 65_536
 
 
 class ProtocolError(ValueError):
@@ -60,6 +70,9 @@ class TensorEvent:
     shape: tuple[int, ...] | None = None
     data: bytes | None = None
     reductions: Mapping[str, float] | None = None
+    # Optional (added within version 1): the writer process; a new session of a worker is a
+    # restarted or resumed writer, and its series start over (docs/rules.md, "Resumed runs").
+    session: str | None = None
 
     type = "tensor"
 
@@ -94,6 +107,7 @@ class ScalarEvent:
     worker: str = "0"
     global_step: int | None = None
     collections: tuple[str, ...] = ()
+    session: str | None = None  # optional, as on TensorEvent
 
     type = "scalar"
 
@@ -147,8 +161,22 @@ class AlertEvent:
     details: Mapping[str, Any]
     event_ts: float
     worker: str = "0"
+    severity: str | None = None  # optional: info, warning or error, from the rule's configuration
 
     type = "alert"
 
 
 Event = Union[TensorEvent, ScalarEvent, LogEvent, MetricEvent, AlertEvent]
+
+
+# Every field each type defines; any other field is accepted and ignored (that is how v1 grows).
+KNOWN_FIELDS: dict[str, frozenset[str]] = {
+    "tensor": frozenset({"v", "type", "trial", "worker", "ts", "mode", "step", "global_step", "name",
+                         "collections", "dtype", "shape", "data", "reductions", "session"}),
+    "scalar": frozenset({"v", "type", "trial", "worker", "ts", "mode", "step", "global_step", "name",
+                         "collections", "value", "session"}),
+    "log": frozenset({"v", "type", "trial", "worker", "ts", "stream", "line", "seq", "final", "session"}),
+    "metric": frozenset({"v", "type", "trial", "worker", "ts", "name", "value", "step", "objective"}),
+    "alert": frozenset({"v", "type", "trial", "worker", "ts", "id", "rule", "rule_type", "mode", "step",
+                        "tensors", "message", "details", "event_ts", "severity"}),
+}

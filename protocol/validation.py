@@ -9,18 +9,19 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+import msgpack
+
 from .events import (
-    DTYPES, MAX_COLLECTIONS, MAX_DIM_SIZE, MAX_DIMS, MAX_INT, MAX_LINE_CHARS, MAX_NAME_CHARS, MAX_TRIAL_CHARS,
-    MAX_WORKER_CHARS, MODES, REDUCTIONS, STREAMS, VERSION, AlertEvent, Event, LogEvent, MetricEvent,
+    DTYPES, KNOWN_FIELDS, MAX_COLLECTIONS, MAX_DEPTH, MAX_DIM_SIZE, MAX_DIMS, MAX_ELEMENTS, MAX_INT,
+    MAX_LINE_CHARS, MAX_NAME_CHARS, MAX_SESSION_CHARS, MAX_TRIAL_CHARS, MAX_WORKER_CHARS, MODES,
+    REDUCTIONS, SEVERITIES, STREAMS, VERSION, AlertEvent, Event, LogEvent, MetricEvent,
     ProtocolError, ScalarEvent, TensorEvent,
 )
+from .rendering import brief
 
 
 def _fail(name: str, value: Any, expected: str) -> ProtocolError:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = shown[:77] + "..."
-    return ProtocolError(name, f"expected {expected}, got {shown}")
+    return ProtocolError(name, f"expected {expected}, got {brief(value)}")
 
 
 def _str(obj: Mapping[str, Any], name: str, lo: int = 1, hi: int = MAX_NAME_CHARS) -> str:
@@ -33,7 +34,7 @@ def _str(obj: Mapping[str, Any], name: str, lo: int = 1, hi: int = MAX_NAME_CHAR
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
-            raise ProtocolError(name, f"not valid UTF-8: {value!r}"[:120]) from None
+            raise ProtocolError(name, f"not valid UTF-8: {brief(value)}") from None
     if not lo <= len(value) <= hi:
         raise _fail(name, value, f"a string of {lo}..{hi} characters")
     return value
@@ -136,14 +137,14 @@ def _tensor(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> Tenso
             elif type(value) is not float:
                 raise _fail(f"reductions.{key}", value, "a number")
     return TensorEvent(trial, ts, mode, step, name, worker, global_step, collections,
-                       dtype, shape, data, reductions)
+                       dtype, shape, data, reductions, _session(obj))
 
 
 def _scalar(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> ScalarEvent:
     mode = _choice(obj, "mode", MODES)
     step, global_step = _steps(obj, mode)
     return ScalarEvent(trial, ts, mode, step, _str(obj, "name"), _float(obj, "value"),
-                       worker, global_step, _collections(obj))
+                       worker, global_step, _collections(obj), _session(obj))
 
 
 def _log(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> LogEvent:
@@ -160,8 +161,12 @@ def _log(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> LogEvent
         raise _fail("final", final, "a bool")
     session = obj.get("session")
     if session is not None:
-        session = _str(obj, "session", 1, MAX_WORKER_CHARS)
+        session = _str(obj, "session", 1, MAX_SESSION_CHARS)
     return LogEvent(trial, ts, stream, line, _int(obj, "seq"), worker, final, session)
+
+
+def _session(obj: Mapping[str, Any]) -> str | None:
+    return None if obj.get("session") is None else _str(obj, "session", 1, MAX_SESSION_CHARS)
 
 
 def _metric(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> MetricEvent:
@@ -186,28 +191,58 @@ def _alert(obj: Mapping[str, Any], trial: str, ts: float, worker: str) -> AlertE
     if type(message) is not str:
         raise _fail("message", message, "a string")
     for name, value in (("tensors", tensors), ("message", message), ("details", details)):
-        _utf8_throughout(name, value)
+        _plain(name, value, utf8=True)
+    severity = obj.get("severity")
+    if severity is not None and severity not in SEVERITIES:
+        raise _fail("severity", severity, "one of " + ", ".join(SEVERITIES))
     return AlertEvent(trial, ts, _str(obj, "id"), _str(obj, "rule"), _str(obj, "rule_type"),
                       _choice(obj, "mode", MODES), step, tuple(tensors), message, details,
-                      _float(obj, "event_ts"), worker)
+                      _float(obj, "event_ts"), worker, severity)
 
 
-def _utf8_throughout(name: str, value: Any) -> None:
-    """Every string in ``value`` (nested in lists and maps, keys too) decoded from valid UTF-8."""
-    if type(value) is str:
-        if not value.isascii():
-            _str({name: value}, name, 0, MAX_LINE_CHARS)
-    elif type(value) is list:
-        for item in value:
-            _utf8_throughout(name, item)
-    elif type(value) is dict:
-        for key, item in value.items():
-            _utf8_throughout(name, key)
-            _utf8_throughout(name, item)
+def _plain(name: str, value: Any, utf8: bool) -> None:
+    """``value`` holds only plain msgpack values, at most MAX_DEPTH deep and MAX_ELEMENTS many.
+
+    No extension value (msgpack decodes the timestamp extension itself, without asking the
+    ext hook); with ``utf8``, every string (keys too) decoded from valid UTF-8. Iterative: a
+    value nested a thousand deep is refused, never recursed into.
+    """
+    pending: list[tuple[Any, int]] = [(value, 1)]  # (value, containers around it: the record's map)
+    elements = 0
+    while pending:
+        item, depth = pending.pop()
+        elements += 1
+        if elements > MAX_ELEMENTS:
+            raise ProtocolError(name, f"more than {MAX_ELEMENTS} values")
+        kind = type(item)
+        if kind is str:
+            if utf8 and not item.isascii():
+                _str({name: item}, name, 0, MAX_LINE_CHARS)
+        elif kind is list or kind is dict:
+            if depth >= MAX_DEPTH:
+                raise ProtocolError(name, f"values nested deeper than {MAX_DEPTH} levels")
+            if kind is list:
+                pending.extend((child, depth + 1) for child in item)
+            else:
+                for key, child in item.items():
+                    pending.append((key, depth + 1))
+                    pending.append((child, depth + 1))
+        elif kind is msgpack.Timestamp or kind is msgpack.ExtType:
+            raise ProtocolError(name, "msgpack extension values are not allowed")
+
+
+def _unknown_fields(obj: Mapping[str, Any], kind: str) -> None:
+    """Fields this version does not define are ignored, but must still be plain values."""
+    known = KNOWN_FIELDS[kind]
+    for key, value in obj.items():
+        if key not in known:
+            _plain(key if type(key) is str else "value", value, utf8=False)
 
 
 _BUILDERS = {"tensor": _tensor, "scalar": _scalar, "log": _log, "metric": _metric, "alert": _alert}
 _ITEMSIZES = {name: dtype.itemsize for name, dtype in DTYPES.items()}
+_SCALAR_REQUIRED = 8   # v, type, trial, ts, mode, step, name, value
+_TENSOR_REQUIRED = 10  # v, type, trial, ts, mode, step, name, dtype, shape, data
 
 
 def _common_form(obj: dict) -> ScalarEvent | TensorEvent | None:
@@ -250,11 +285,19 @@ def _common_form(obj: dict) -> ScalarEvent | TensorEvent | None:
         collections = tuple(collections)
     else:
         return None
+    session = obj.get("session")
+    if session is not None and not (type(session) is str and 0 < len(session) <= MAX_SESSION_CHARS
+                                    and session.isascii()):
+        return None
+    # A field beyond the known ones takes the full checks (an unknown field must be plain too).
+    optional = (obj.get("worker") is not None) + (global_step is not None) + (
+        obj.get("collections") is not None) + (session is not None)
     if kind == "scalar":
         value = obj.get("value")
-        if type(value) is not float:
+        if type(value) is not float or len(obj) != _SCALAR_REQUIRED + optional:
             return None
-        return ScalarEvent(trial, ts, mode, step, name, value, worker, global_step, collections)
+        return ScalarEvent(trial, ts, mode, step, name, value, worker, global_step, collections,
+                           session)
     data, dtype, shape = obj.get("data"), obj.get("dtype"), obj.get("shape")
     if (type(data) is not bytes or obj.get("reductions") is not None or type(dtype) is not str
             or type(shape) is not list or len(shape) > MAX_DIMS):
@@ -266,10 +309,10 @@ def _common_form(obj: dict) -> ScalarEvent | TensorEvent | None:
         if type(dim) is not int or not 0 <= dim <= MAX_DIM_SIZE:
             return None
         size *= dim
-    if len(data) != size:
+    if len(data) != size or len(obj) != _TENSOR_REQUIRED + optional:
         return None
     return TensorEvent(trial, ts, mode, step, name, worker, global_step, collections, dtype,
-                       tuple(shape), data, None)
+                       tuple(shape), data, None, session)
 
 
 def validate(obj: Any) -> Event:
@@ -289,10 +332,13 @@ def _checked(obj: Any) -> Event:
     if version is None:
         raise ProtocolError("v", "missing required field")
     if version != VERSION or type(version) is not int:
-        raise ProtocolError("v", f"unsupported protocol version: {version!r}")
+        raise ProtocolError("v", f"unsupported protocol version: {brief(version)}")
     kind = obj.get("type")
     builder = _BUILDERS.get(kind) if type(kind) is str else None
     if builder is None:
         raise _fail("type", kind, "one of " + ", ".join(_BUILDERS))
     trial = _str(obj, "trial", 1, MAX_TRIAL_CHARS)
-    return builder(obj, trial, _float(obj, "ts", finite=True), _worker(obj))
+    event = builder(obj, trial, _float(obj, "ts", finite=True), _worker(obj))
+    if len(obj) > len(KNOWN_FIELDS[kind].intersection(obj)):
+        _unknown_fields(obj, kind)
+    return event
