@@ -6,7 +6,8 @@
 - :class:`AlertFollower`: follow this trial's alerts, to stop a doomed run early.
 - ``trainsentry tap`` (:mod:`.tap`): run a command and publish its output lines.
 
-Importing this package does not import PyTorch; ``TrainsentryHook`` is loaded on first use.
+Importing this package imports neither PyTorch (``TrainsentryHook`` is loaded on first use) nor
+the Kafka client (aiokafka is imported when a publisher or follower starts one).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .alerts import AlertFollower
+from .delivery_ledger import SenderStats
 from .log_handler import TrainsentryLogHandler
 from .publisher import TensorPublisher
 from .save_config import SaveConfig, SavePlan
-from .sender import SenderStats
 from .settings import DropPolicy, SenderSettings
 
 if TYPE_CHECKING:

@@ -22,15 +22,22 @@ import contextlib
 import logging
 import threading
 import time
-from typing import Callable, Iterable
-
-from aiokafka import AIOKafkaConsumer
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from trainsentry.protocol import AlertEvent, ProtocolError, Topics, decode
+from trainsentry.protocol.settings import DEFAULT_CLIENT_ID
+
+from .kafka_connection import import_aiokafka
 from .kafka_logging import quiet_aiokafka_in_this_thread, unquiet_aiokafka_in_this_thread
 from .settings import SenderSettings
 
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer
+
 log = logging.getLogger("trainsentry.producers")
+
+CLIENT_ID = f"{DEFAULT_CLIENT_ID}-alert-follower"
 
 
 class AlertFollower:
@@ -67,12 +74,15 @@ class AlertFollower:
         self._lock = threading.Lock()
         self._stop_requested = threading.Event()
         self._matched = threading.Event()
+        self._consumer_class: type[AIOKafkaConsumer] | None = None  # aiokafka's, once started
         self._thread = threading.Thread(target=self._run, name="trainsentry-alerts", daemon=True)
         if start:
             self.start()
 
-    def start(self) -> "AlertFollower":
+    def start(self) -> AlertFollower:
         if not self._thread.is_alive() and not self._stop_requested.is_set():
+            # Imported here, on the caller's thread, so that a missing package says so at once.
+            self._consumer_class = import_aiokafka().AIOKafkaConsumer
             self._thread.start()
         return self
 
@@ -97,7 +107,7 @@ class AlertFollower:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def __enter__(self) -> "AlertFollower":
+    def __enter__(self) -> AlertFollower:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -115,14 +125,16 @@ class AlertFollower:
             unquiet_aiokafka_in_this_thread()
 
     async def _follow(self) -> None:
+        consumer_class = self._consumer_class
+        assert consumer_class is not None  # start() sets it before it starts this thread
         backoff, warned = 0.5, False
         while not self._stop_requested.is_set():
-            consumer = AIOKafkaConsumer(
+            consumer = consumer_class(
                 self.topic, bootstrap_servers=self.bootstrap_servers, group_id=None,
                 enable_auto_commit=False, auto_offset_reset="earliest",
                 # Tansu answers a waiting fetch only when the wait ends: this is the latency.
                 fetch_max_wait_ms=self._poll_ms, metadata_max_age_ms=5000,
-                client_id="trainsentry-alert-follower")
+                client_id=CLIENT_ID)
             try:
                 await consumer.start()
             except Exception as exc:

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 
+
 class _QuietSenderThreads(logging.Filter):
     """Rate-limits aiokafka's warnings and errors logged from the threads it watches."""
 

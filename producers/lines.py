@@ -1,4 +1,4 @@
-"""Split captured output into log lines the way RULES.md says, incrementally.
+"""Split captured output into log lines the way docs/rules.md ("Metric definitions") says, incrementally.
 
 The rule, for a whole output: split on ``\\n``, drop one trailing ``\\r`` from each line, split what
 remains on ``\\r`` (progress bars rewrite a terminal line with ``\\r``); every piece is one line. A

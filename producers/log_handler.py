@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 import os
 
+from trainsentry.protocol.settings import ENV_TRIAL
+
 from .lines import split_lines
 from .publisher import TensorPublisher
-from .settings import ENV_TRIAL, SenderSettings
+from .settings import SenderSettings
 
 # Records of the Kafka client, and of trainsentry's own sending, say something about the path to
 # Kafka: sending them down that path helps nobody and, when it is slow, feeds on itself.

@@ -18,14 +18,17 @@ import dataclasses
 import itertools
 import time
 import uuid
-from typing import Any, Mapping, Protocol, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
 from trainsentry.protocol import DTYPES, MODES, STREAMS, LogEvent, ScalarEvent, TensorEvent, Topics, encode
+
+from .delivery_ledger import SenderStats
 from .reductions import reduce_array
 from .save_config import SaveConfig, SavePlan
-from .sender import BackgroundSender, SenderStats
+from .sender import BackgroundSender
 from .settings import SenderSettings, default_worker
 
 # What one event costs the buffer besides its array bytes: a generous estimate of its msgpack size.
@@ -176,7 +179,7 @@ class TensorPublisher:
         """Deliver what is buffered within ``timeout`` seconds, then stop. Safe to call twice."""
         self._sender.close(timeout)
 
-    def __enter__(self) -> "TensorPublisher":
+    def __enter__(self) -> TensorPublisher:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -1,10 +1,14 @@
-"""The background sender: a daemon thread with its own asyncio loop and one ``AIOKafkaProducer``.
+"""The background sender: a daemon thread with its own asyncio loop that drains the buffer into Kafka.
 
 The training thread only ever calls :meth:`BackgroundSender.submit`, which puts an item into a
-bounded :class:`~.buffer.EventBuffer` and returns. Everything that can be slow or fail (encoding,
-connecting, batching, waiting for acknowledgements, reconnecting) happens on the sender thread, and
-nothing raised there reaches the training thread: a failure is counted as a lost event and reported
-through ``logging`` at most once per ``report_interval_s``.
+bounded :class:`~.buffer.EventBuffer` and returns. Everything that can be slow or fail happens on
+the sender thread, and nothing raised there reaches the training thread: a failure is counted as a
+lost event and reported through ``logging`` at most once per ``report_interval_s``. The parts:
+
+- :mod:`.kafka_connection`: the client, connecting, reconnecting with backoff, stopping;
+- :mod:`.record_batches`: encoding, partitioning and batching what is taken from the buffer;
+- :mod:`.delivery_ledger`: what became of each item (:class:`SenderStats`);
+- this module: the thread, its loop, pacing, and the training thread's calls.
 """
 
 from __future__ import annotations
@@ -12,58 +16,45 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import functools
 import logging
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any, Callable
-
-from aiokafka import AIOKafkaProducer
-from aiokafka.partitioner import DefaultPartitioner
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .buffer import EventBuffer
+from .delivery_ledger import DeliveryLedger, SenderStats
 from .drop_report import DropReporter
+from .kafka_connection import KafkaConnection
 from .kafka_logging import quiet_aiokafka_in_this_thread, unquiet_aiokafka_in_this_thread
+from .loop_signals import CloseRequest, StateChanged
+from .record_batches import Encoder, RecordBatcher
 from .settings import SenderSettings
 
-log = logging.getLogger("trainsentry.producers")
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
 
-Encoder = Callable[[Any], bytes]
+__all__ = ["BackgroundSender", "Encoder", "SenderStats"]
+
+log = logging.getLogger("trainsentry.producers")
 
 # How many items the sender takes from the buffer at a time (and, after the first, at most
 # max_batch_bytes of them): enough to fill a batch, few enough that items taken but not yet
 # handed to Kafka stay a small share of the buffer.
-_TAKE = 1024
+TAKE_ITEMS = 1024
 # An idle sender sleeps until the training thread wakes it, but looks at least this often
 # whether lost events need reporting.
-_IDLE_CHECK_S = 1.0
-
-
-@dataclass(frozen=True)
-class SenderStats:
-    """Counters of one sender. ``lost`` is what was given up, for whatever reason."""
-
-    sent: int
-    """Acknowledged by the broker."""
-    dropped: int
-    """Given up on the training side because the buffer was full (the drop policy chose them)."""
-    failed: int
-    """Taken from the buffer but not delivered: encoding error, broker error, timeout, shutdown."""
-    buffered_bytes: int
-    connected: bool
-    """Whether the producer is up (it may still be waiting for a broker that went away)."""
-
-    @property
-    def lost(self) -> int:
-        return self.dropped + self.failed
+IDLE_CHECK_S = 1.0
+# close() waits for the thread this long past the deadline the thread honours itself: stopping
+# the producer takes a moment.
+STOP_MARGIN_S = 1.0
 
 
 class BackgroundSender:
     """Sends items to Kafka from a daemon thread; :meth:`submit` never blocks and never raises.
 
-    Call :meth:`close` when done; interpreter exit closes it too, waiting at most
-    ``settings.close_timeout_s`` for buffered events.
+    Creating one imports aiokafka and starts the thread. Call :meth:`close` when done; interpreter
+    exit closes it too, waiting at most ``settings.close_timeout_s`` for buffered events.
     """
 
     def __init__(self, settings: SenderSettings | None = None, *,
@@ -71,24 +62,17 @@ class BackgroundSender:
         self.settings = settings or SenderSettings()
         self.bootstrap_servers = self.settings.resolved_bootstrap_servers()
         self._buffer = EventBuffer(self.settings.buffer_bytes, self.settings.drop)
+        self._ledger = DeliveryLedger()
         self._reporter = DropReporter(self._loss_context, self.settings.report_interval_s, clock)
-        self._clock = clock
+        self._close = CloseRequest()
+        self._changed = StateChanged()   # what flush() waits on: connection, buffer and hand-over
+        self._connection = KafkaConnection(self.settings, self.bootstrap_servers, self._close,
+                                           self._changed, clock, self._report_losses)
+        self._batcher = RecordBatcher(self._ledger)
         self._rest_per_busy = (1 - self.settings.max_cpu_share) / self.settings.max_cpu_share
-        self._failed = 0             # taken from the buffer, never handed to the producer
-        self._handed = 0             # handed to the producer; settled by a delivery callback
-        self._delivered = 0
-        self._delivery_failed = 0
-        self._in_hand = 0            # taken from the buffer, not yet handed or failed
-        self._producer: AIOKafkaProducer | None = None
-        self._partitions: dict[tuple[str, bytes], int] = {}
-        self._unreachable_since: float | None = None
-        self._closing = False
-        self._stopped = False        # the sender thread has finished
-        self._deadline = float("inf")
         self._loop = asyncio.new_event_loop()
-        self._closing_event = asyncio.Event()
         self._work_event = asyncio.Event()
-        self._idle = False           # the sender waits for _work_event; submit() must set it
+        self._idle = False               # the sender waits for _work_event; submit() must set it
         self._thread = threading.Thread(target=self._run, name="trainsentry-sender", daemon=True)
         self._thread.start()
         atexit.register(self._close_at_exit)
@@ -101,7 +85,7 @@ class BackgroundSender:
         ``size`` is what the item counts against the buffer. Returns ``False`` when the item was
         dropped (buffer full under the ``newest`` policy, or the sender is closed).
         """
-        if self._closing:
+        if self._close.requested:
             return False
         # The flag above is only a shortcut: close() may set it right after it was read. The
         # buffer itself refuses an item once the sender thread has closed it and counted what it
@@ -118,13 +102,12 @@ class BackgroundSender:
     def stats(self) -> SenderStats:
         # dropped is read once: the training thread may drop more between two reads, and failed
         # must not be computed from a different value of it (it could come out short, or < 0).
-        return SenderStats(
-            sent=self._delivered, dropped=self._buffer.dropped, failed=self._not_delivered(),
-            buffered_bytes=self._buffer.bytes, connected=self._producer is not None)
+        return self._ledger.stats(dropped=self._buffer.dropped, buffered_bytes=self._buffer.bytes,
+                                  connected=self._connection.producer is not None)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything submitted so far is acknowledged; ``False`` on timeout or when closed."""
-        if self._closing or not self._thread.is_alive():
+        if self._close.requested or not self._thread.is_alive():
             return False
         timeout = self.settings.close_timeout_s if timeout is None else timeout
         try:
@@ -142,20 +125,17 @@ class BackgroundSender:
 
         Returns at once when the broker is known to be unreachable: waiting could not help.
         """
-        if self._closing:
+        if self._close.requested:
             return
         timeout = self.settings.close_timeout_s if timeout is None else timeout
-        self._deadline = time.monotonic() + timeout
-        self._closing = True
+        self._close.request(timeout)
         atexit.unregister(self._close_at_exit)
         with contextlib.suppress(RuntimeError):  # the loop has already stopped
-            self._loop.call_soon_threadsafe(self._closing_event.set)
-            self._loop.call_soon_threadsafe(self._work_event.set)
-        # The sender honours the deadline itself; the margin covers stopping the producer.
-        self._thread.join(timeout + 1.0)
+            self._loop.call_soon_threadsafe(self._announce_close)
+        self._thread.join(timeout + STOP_MARGIN_S)
         self._reporter.final(self._lost())
 
-    def __enter__(self) -> "BackgroundSender":
+    def __enter__(self) -> BackgroundSender:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -179,101 +159,42 @@ class BackgroundSender:
         finally:
             # Normally done already; after an unexpected stop, what was taken or waits is lost,
             # and whatever is submitted from now on is refused (submit() says so).
-            self._failed += self._in_hand + self._buffer.close()
-            self._in_hand = 0
+            self._ledger.give_up(self._buffer.close())
             self._cancel_leftover_tasks()
             self._loop.close()
-            self._stopped = True
+            self._ledger.stopped = True
             unquiet_aiokafka_in_this_thread()
 
     async def _main(self) -> None:
-        producer = await self._connect()
+        producer = await self._connection.connect()
         if producer is None:  # closed while no broker answers: nothing can be delivered
-            self._failed += self._buffer.close()
+            self._ledger.give_up(self._buffer.close())
             return
-        self._producer = producer
         pump = asyncio.create_task(self._pump(producer))
-        await self._closing_event.wait()
-        # The pump sees the closing flag, drains what is left and returns; it gets until the deadline.
-        await asyncio.wait({pump}, timeout=self._remaining())
+        await self._close.event.wait()
+        # The pump sees the close request, drains what is left and returns; it gets until the deadline.
+        await asyncio.wait({pump}, timeout=self._close.remaining_s())
         if not pump.done():
             pump.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pump
-        self._failed += self._in_hand + self._buffer.close()
-        self._in_hand = 0
-        await self._stop_producer(producer)
-        self._producer = None
-
-    async def _connect(self) -> AIOKafkaProducer | None:
-        """A started producer; ``None`` once closing makes waiting for one pointless."""
-        backoff = 0.5
-        while True:
-            producer = self._new_producer()
-            start = asyncio.ensure_future(producer.start())
-            finished = await self._finishes_before_closing(start)
-            if not finished and self._unreachable_since is None:
-                # Closing during the very first attempt: the broker may well be there, so what is
-                # buffered gets until the deadline (a broker known to be down gets nothing).
-                await asyncio.wait({start}, timeout=self._remaining())
-                finished = start.done()
-            if not finished:
-                start.cancel()
-                with contextlib.suppress(BaseException):
-                    await start
-                await self._stop_quietly(producer)
-                return None
-            error = start.exception()
-            if error is None:
-                if self._unreachable_since is not None:
-                    log.warning("trainsentry: reached Kafka at %s; sending events", self.bootstrap_servers)
-                return producer
-            await self._stop_quietly(producer)
-            self._note_unreachable(error)
-            if self._closing:
-                return None
-            self._reporter.poll(self._lost())
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._closing_event.wait(), backoff)
-            if self._closing:
-                return None
-            backoff = min(backoff * 2, self.settings.reconnect_max_backoff_s)
-
-    async def _finishes_before_closing(self, task: asyncio.Future) -> bool:
-        closing = asyncio.ensure_future(self._closing_event.wait())
-        try:
-            await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            closing.cancel()
-        return task.done()
-
-    def _new_producer(self) -> AIOKafkaProducer:
-        s = self.settings
-        return AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers,
-            acks=1,  # acks=0 is broken on Tansu; idempotence is unsupported there
-            enable_idempotence=False,
-            linger_ms=s.linger_ms,
-            max_batch_size=s.max_batch_bytes,
-            max_request_size=s.max_record_bytes + 64 * 1024,  # room for the event's other fields
-            compression_type=s.compression,
-            request_timeout_ms=int(s.request_timeout_s * 1000),
-            client_id="trainsentry-producer",
-        )
+        self._ledger.give_up(self._buffer.close())
+        self._changed.notify()
+        await self._connection.stop()
 
     async def _pump(self, producer: AIOKafkaProducer) -> None:
         while True:
-            self._reporter.poll(self._lost())
-            items = self._buffer.take(_TAKE, self.settings.max_batch_bytes)
+            self._report_losses()
+            items = self._buffer.take(TAKE_ITEMS, self.settings.max_batch_bytes)
             if not items:
-                if self._closing:
+                if self._close.requested:
                     return
                 await self._wait_for_work()
                 continue
             started = time.thread_time()
-            self._in_hand = len(items)
-            for (topic, key), values in self._encode(items).items():
-                await self._send(producer, topic, key, values)
+            self._ledger.take(len(items))
+            await self._batcher.send(producer, items)
+            self._changed.notify()  # every item taken is now handed over or failed
             # This thread shares the GIL with training: after a busy stretch, step aside long enough
             # that sending takes at most max_cpu_share of the time. When that is too little for the
             # rate of events, the buffer fills and the drop policy decides, and training goes on.
@@ -283,108 +204,34 @@ class BackgroundSender:
     async def _wait_for_work(self) -> None:
         self._work_event.clear()
         self._idle = True
-        if not len(self._buffer) and not self._closing:  # an event may have come in just before
+        if not len(self._buffer) and not self._close.requested:  # an event may have come in just before
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._work_event.wait(), _IDLE_CHECK_S)
+                await asyncio.wait_for(self._work_event.wait(), IDLE_CHECK_S)
         self._idle = False
         # Let the rest of the burst arrive (a saved step publishes many tensors at once): one
         # batch instead of many, and no competing for the GIL while training is still capturing.
-        if not self._closing:
+        if not self._close.requested:
             await asyncio.sleep(self.settings.linger_ms / 1000)
 
-    def _encode(self, items: list[tuple[str, bytes, Any, Encoder]]) -> dict[tuple[str, bytes], list[bytes]]:
-        """Encode items, grouped by (topic, key): each group goes to one partition as one batch."""
-        groups: dict[tuple[str, bytes], list[bytes]] = {}
-        for topic, key, payload, encode in items:
-            try:
-                value = encode(payload)
-            except Exception as exc:
-                self._settle_failed(1)
-                _warn_once(f"encode:{type(exc).__name__}",
-                           "trainsentry: an event could not be encoded and was dropped: %r", exc)
-                continue
-            groups.setdefault((topic, key), []).append(value)
-        return groups
-
-    async def _send(self, producer: AIOKafkaProducer, topic: str, key: bytes,
-                    values: list[bytes]) -> None:
-        # Whole batches instead of one send() per record: a fraction of the CPU per event, and
-        # this thread shares the GIL with training.
-        try:
-            partition = await self._partition_for(producer, topic, key)
-        except Exception as exc:  # no metadata: the broker is gone or the topic cannot be created
-            self._settle_failed(len(values))
-            log.debug("trainsentry: no partition for %s: %r", topic, exc)
-            return
-        batch, count = producer.create_batch(), 0
-        for value in values:
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                if count:
-                    await self._hand_over(producer, batch, topic, partition, count)
-                batch, count = producer.create_batch(), 0
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    self._settle_failed(1)  # larger than a whole batch may be
-                    continue
-            count += 1
-        if count:
-            await self._hand_over(producer, batch, topic, partition, count)
-
-    async def _hand_over(self, producer: AIOKafkaProducer, batch: Any, topic: str, partition: int,
-                         count: int) -> None:
-        try:
-            delivery = await producer.send_batch(batch, topic, partition=partition)
-        except Exception as exc:  # KafkaTimeoutError while the broker is away, and the like
-            self._settle_failed(count)
-            log.debug("trainsentry: batch of %d for %s not sent: %r", count, topic, exc)
-            return
-        self._in_hand -= count
-        self._handed += count
-        delivery.add_done_callback(functools.partial(self._on_delivery, count))
-
-    async def _partition_for(self, producer: AIOKafkaProducer, topic: str, key: bytes) -> int:
-        """The partition the default (murmur2) partitioner picks for ``key``, as any client would."""
-        partition = self._partitions.get((topic, key))
-        if partition is None:
-            partitions = sorted(await producer.partitions_for(topic))
-            partition = self._partitions[(topic, key)] = DefaultPartitioner()(key, partitions, partitions)
-        return partition
-
-    def _settle_failed(self, count: int) -> None:
-        self._in_hand -= count
-        self._failed += count
-
-    def _on_delivery(self, count: int, delivery: asyncio.Future) -> None:
-        if delivery.cancelled() or delivery.exception() is not None:
-            self._delivery_failed += count
-        else:
-            self._delivered += count
-
     async def _flush(self) -> bool:
-        while self._producer is None:  # still connecting; give up once the broker is known down
-            if self._unreachable_since is not None or self._closing:
-                return False
-            await asyncio.sleep(0.005)
-        while len(self._buffer) or self._in_hand:
-            await asyncio.sleep(0.002)
-        producer = self._producer
+        connection = self._connection
+        # Still connecting: wait for the producer, but give up once the broker is known down.
+        await self._changed.wait_for(lambda: connection.producer is not None
+                                     or connection.unreachable_since is not None
+                                     or self._close.requested)
+        if connection.producer is None:
+            return False
+        await self._changed.wait_for(lambda: not len(self._buffer) and not self._ledger.in_hand)
+        producer = connection.producer
         if producer is None:
             return False
         await producer.flush()
-        return self._unsettled() == 0
+        return self._ledger.unsettled() == 0
 
-    async def _stop_producer(self, producer: AIOKafkaProducer) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(producer.flush(), self._remaining())
-        try:
-            # stop() waits for batches still in flight; a vanished broker would keep it waiting.
-            await asyncio.wait_for(producer.stop(), max(self._remaining(), 0.2))
-        except Exception:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.client.close(), 0.5)
-
-    async def _stop_quietly(self, producer: AIOKafkaProducer) -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(producer.stop(), 1.0)
+    def _announce_close(self) -> None:
+        self._close.announce()
+        self._work_event.set()
+        self._changed.notify()
 
     def _cancel_leftover_tasks(self) -> None:
         tasks = asyncio.all_tasks(self._loop)
@@ -396,50 +243,16 @@ class BackgroundSender:
         with contextlib.suppress(Exception):
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
 
-    # --- bookkeeping ---------------------------------------------------------------------------
-
-    def _remaining(self) -> float:
-        return max(0.0, self._deadline - time.monotonic())
-
-    def _unsettled(self) -> int:
-        return self._handed - self._delivered - self._delivery_failed
-
-    def _note_unreachable(self, exc: BaseException | None) -> None:
-        if self._unreachable_since is not None:
-            log.debug("trainsentry: Kafka at %s still unreachable: %r", self.bootstrap_servers, exc)
-            return
-        self._unreachable_since = self._clock()
-        s = self.settings
-        log.warning(
-            "trainsentry: cannot reach Kafka at %s (%s). Training goes on: events wait in a %d MiB "
-            "buffer (the %s are dropped when it is full) and the sender keeps retrying.",
-            self.bootstrap_servers, _describe(exc), s.buffer_bytes // (1024 * 1024), s.drop.value)
+    # --- losses ----------------------------------------------------------------------------------
 
     def _lost(self) -> int:
         """Everything given up so far; once stopped, also what was sent but never acknowledged."""
-        return self._buffer.dropped + self._not_delivered()
+        return self._ledger.lost(self._buffer.dropped)
 
-    def _not_delivered(self) -> int:
-        """Taken from the buffer and given up (``failed``); once stopped, also the unacknowledged."""
-        unacknowledged = self._unsettled() if self._stopped else 0
-        return self._failed + self._delivery_failed + unacknowledged
+    def _report_losses(self) -> None:
+        self._reporter.poll(self._lost())
 
     def _loss_context(self) -> str:
         return (f"{self._buffer.dropped} for a full buffer (policy: drop {self.settings.drop.value}), "
-                f"{self._not_delivered()} not delivered; "
+                f"{self._ledger.not_delivered()} not delivered; "
                 f"Kafka at {self.bootstrap_servers} is slow or unreachable")
-
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "no answer"
-    return str(exc) or type(exc).__name__
-
-
-_warned: set[str] = set()
-
-
-def _warn_once(key: str, message: str, *args: object) -> None:
-    if key not in _warned:
-        _warned.add(key)
-        log.warning(message, *args)

@@ -1,22 +1,22 @@
-"""Settings shared by everything that sends from a training process, and where defaults come from."""
+"""Settings shared by everything that sends from a training process.
+
+Environment variable names and the defaults both sides share come from
+:mod:`trainsentry.protocol.settings`; durations and sizes carry their unit in their name.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
-from trainsentry.protocol.settings import (
-    ENV_BOOTSTRAP, ENV_TOPIC_PREFIX, ENV_TRIAL, ENV_WORKER, resolve_bootstrap_servers,
-    resolve_topic_prefix,
-)
+from trainsentry.protocol.settings import ENV_WORKER, resolve_bootstrap_servers, resolve_topic_prefix
 
-__all__ = ["ENV_BOOTSTRAP", "ENV_TOPIC_PREFIX", "ENV_TRIAL", "ENV_WORKER", "DropPolicy",
-           "SenderSettings", "default_worker"]
+__all__ = ["DropPolicy", "SenderSettings", "default_worker"]
 
 
-class DropPolicy(str, Enum):
+class DropPolicy(StrEnum):
     """Which events to give up when the buffer is full."""
 
     OLDEST = "oldest"  # keep the freshest window: the state rules care about is the current one
@@ -32,9 +32,10 @@ class SenderSettings:
     """
 
     bootstrap_servers: str | None = None
-    """``host:port[,host:port]``; ``None``: ``$KAFKA_BOOTSTRAP_SERVERS``, else ``localhost:9092``."""
+    """``host:port[,host:port]``; ``None``: see
+    :func:`~trainsentry.protocol.settings.resolve_bootstrap_servers`."""
     topic_prefix: str | None = None
-    """``None``: ``$TRAINSENTRY_TOPIC_PREFIX``, else ``trainsentry``."""
+    """``None``: see :func:`~trainsentry.protocol.settings.resolve_topic_prefix`."""
     buffer_bytes: int = 64 * 1024 * 1024
     """Events waiting for the broker, in bytes (array bytes plus a small estimate per event)."""
     drop: DropPolicy = DropPolicy.OLDEST
@@ -48,7 +49,8 @@ class SenderSettings:
     max_cpu_share: float = 0.25
     """At most this share of the time goes to encoding and sending (the sender shares the GIL with
     training); beyond it events wait in the buffer."""
-    request_timeout_s: float = 10.0
+    request_timeout_ms: int = 10_000
+    """How long one request to the broker may take before it counts as failed."""
     close_timeout_s: float = 5.0
     """How long ``close()`` (and interpreter exit) waits for buffered events to be delivered."""
     report_interval_s: float = 60.0
@@ -63,8 +65,10 @@ class SenderSettings:
             raise ValueError(f"linger_ms must be >= 0, got {self.linger_ms}")
         if not 0 < self.max_cpu_share <= 1:
             raise ValueError(f"max_cpu_share must be in (0, 1], got {self.max_cpu_share}")
-        if self.close_timeout_s < 0 or self.request_timeout_s <= 0:
-            raise ValueError("timeouts must be positive")
+        if self.request_timeout_ms <= 0:
+            raise ValueError(f"request_timeout_ms must be > 0, got {self.request_timeout_ms}")
+        if self.close_timeout_s < 0:
+            raise ValueError(f"close_timeout_s must be >= 0, got {self.close_timeout_s}")
 
     def resolved_bootstrap_servers(self) -> str:
         return resolve_bootstrap_servers(self.bootstrap_servers)

@@ -5,11 +5,11 @@
     trainsentry tap --trial digits-1 -- python train.py --epochs 10
 
 The command's stdout and stderr reach the terminal byte for byte as they are written; each line
-(split as RULES.md says, see :mod:`.lines`) also becomes a ``log`` event, so the sidecar's metric
-definitions can parse them. SIGINT and SIGTERM are passed on to the command, and the tap exits with
-its exit code (128 + N when a signal N ended it). The command also finds the trial, worker,
-bootstrap servers and topic prefix in its environment, so a :class:`~.torch_hook.TrainsentryHook`
-inside it needs no arguments to publish under the same trial.
+(split as docs/rules.md, "Metric definitions", says: see :mod:`.lines`) also becomes a ``log``
+event, so the sidecar's metric definitions can parse them. SIGINT and SIGTERM are passed on to
+the command, and the tap exits with its exit code (128 + N when a signal N ended it). The command
+also finds the trial, worker, bootstrap servers and topic prefix in its environment, so a
+:class:`~.torch_hook.TrainsentryHook` inside it needs no arguments to publish under the same trial.
 """
 
 from __future__ import annotations
@@ -20,13 +20,22 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import BinaryIO, Callable
+from typing import BinaryIO
+
+from trainsentry.protocol import MAX_TRIAL_CHARS, MAX_WORKER_CHARS
+from trainsentry.protocol.settings import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_TOPIC_PREFIX,
+    ENV_BOOTSTRAP,
+    ENV_TOPIC_PREFIX,
+    ENV_TRIAL,
+    ENV_WORKER,
+)
 
 from .lines import LineSplitter
-from trainsentry.protocol import MAX_TRIAL_CHARS, MAX_WORKER_CHARS
 from .publisher import TensorPublisher
-from trainsentry.protocol.settings import DEFAULT_BOOTSTRAP, ENV_BOOTSTRAP, ENV_TOPIC_PREFIX, ENV_TRIAL, ENV_WORKER
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 READ_SIZE = 64 * 1024
@@ -92,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--worker", help="this process's id in a distributed run (default: $RANK or 0)")
     parser.add_argument("--bootstrap-servers",
                         help=f"Kafka host:port[,...] (default: ${ENV_BOOTSTRAP}, else {DEFAULT_BOOTSTRAP})")
-    parser.add_argument("--topic-prefix", help="topic name prefix (default: trainsentry)")
+    parser.add_argument("--topic-prefix",
+                        help=f"topic name prefix (default: ${ENV_TOPIC_PREFIX}, else {DEFAULT_TOPIC_PREFIX})")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG ...]")
     return parser
 

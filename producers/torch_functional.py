@@ -10,7 +10,8 @@ left to those modules' own hooks. Unsaved steps run without any of this.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn

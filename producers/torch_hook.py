@@ -28,17 +28,20 @@ import os
 import sys
 import time
 import uuid
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from trainsentry.protocol.settings import ENV_TRIAL
+
+from .delivery_ledger import SenderStats
 from .publisher import TensorPublisher
 from .save_config import SaveConfig
-from .sender import SenderStats
-from .settings import ENV_TRIAL, SenderSettings
+from .settings import SenderSettings
 from .torch_functional import FunctionalActivations
 
 log = logging.getLogger("trainsentry.producers")
@@ -137,7 +140,7 @@ class TrainsentryHook:
 
     # --- wiring --------------------------------------------------------------------------------
 
-    def register(self, model: nn.Module, loss: nn.Module | None = None) -> "TrainsentryHook":
+    def register(self, model: nn.Module, loss: nn.Module | None = None) -> TrainsentryHook:
         """Hook ``model`` (its forward passes are the steps) and optionally the ``loss`` module."""
         if self._permanent:
             raise RuntimeError("this hook is already registered to a model; use one hook per model")
@@ -189,7 +192,7 @@ class TrainsentryHook:
         self.remove()
         self.publisher.close(timeout)
 
-    def __enter__(self) -> "TrainsentryHook":
+    def __enter__(self) -> TrainsentryHook:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -287,7 +290,7 @@ class _ModelHook:
     def __init__(self, hook: TrainsentryHook) -> None:
         self.hook = hook
 
-    def __deepcopy__(self, memo: dict) -> "_Unobserved":
+    def __deepcopy__(self, memo: dict) -> _Unobserved:
         return _Unobserved()
 
     def __reduce__(self) -> tuple:

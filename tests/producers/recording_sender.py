@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from trainsentry.protocol import Event, decode
-from trainsentry.producers.sender import SenderStats
+from trainsentry.producers.delivery_ledger import SenderStats
 from trainsentry.producers.settings import SenderSettings
+from trainsentry.protocol import Event, decode
 
 
 class RecordingSender:

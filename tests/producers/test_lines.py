@@ -49,5 +49,5 @@ def test_text_lines_follow_the_same_rule() -> None:
 def test_any_chunking_gives_the_reference_lines(parts: list[bytes], data: st.DataObject) -> None:
     output = b"".join(parts)
     cuts = sorted(data.draw(st.lists(st.integers(0, len(output)), max_size=8)))
-    chunks = [output[i:j] for i, j in zip([0, *cuts], [*cuts, len(output)])]
+    chunks = [output[i:j] for i, j in zip([0, *cuts], [*cuts, len(output)], strict=True)]
     assert stream(chunks) == split_output(output)

@@ -2,9 +2,9 @@ import logging
 
 import pytest
 
-from trainsentry.producers import SenderSettings, TensorPublisher, TrainsentryLogHandler
 from tests.producers.kafka_records import read_records
 from tests.producers.recording_sender import RecordingSender
+from trainsentry.producers import SenderSettings, TensorPublisher, TrainsentryLogHandler
 
 
 def test_each_line_of_a_record_is_one_log_event() -> None:

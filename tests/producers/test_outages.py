@@ -10,14 +10,14 @@ import logging
 import subprocess
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
+from tests.producers.kafka_records import read_records
 from trainsentry.consumers.broker import EmbeddedBroker, free_port
 from trainsentry.producers import SaveConfig, SenderSettings, TensorPublisher
-from tests.producers.kafka_records import read_records
 
 pytestmark = pytest.mark.integration
 
@@ -71,7 +71,7 @@ def test_a_broker_that_disappears_mid_run_does_not_stop_training(caplog) -> None
     caplog.set_level(logging.WARNING)
     broker = EmbeddedBroker().start()
     settings = SenderSettings(bootstrap_servers=broker.bootstrap_servers, buffer_bytes=256 * 1024,
-                              request_timeout_s=1.0, close_timeout_s=1.0)
+                              request_timeout_ms=1000, close_timeout_s=1.0)
     publisher = TensorPublisher("vanishing", settings=settings, save_config=SaveConfig(save_interval=1))
     try:
         delivered_before = 0

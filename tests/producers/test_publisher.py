@@ -3,11 +3,11 @@ import math
 import numpy as np
 import pytest
 
-from trainsentry.producers import SaveConfig, SenderSettings, TensorPublisher
-from trainsentry.protocol import LogEvent, ScalarEvent, TensorEvent
-from trainsentry.producers.reductions import reduce_array
 from tests.producers.kafka_records import read_records
 from tests.producers.recording_sender import RecordingSender
+from trainsentry.producers import SaveConfig, SenderSettings, TensorPublisher
+from trainsentry.producers.reductions import reduce_array
+from trainsentry.protocol import LogEvent, ScalarEvent, TensorEvent
 
 
 def recording_publisher(**kwargs) -> tuple[TensorPublisher, RecordingSender]:

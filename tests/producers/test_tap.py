@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.producers.kafka_records import read_records
 from trainsentry.consumers.broker import free_port
-from trainsentry.protocol import LogEvent
 from trainsentry.producers import tap as tap_module
 from trainsentry.producers.tap import main
-from tests.producers.kafka_records import read_records
+from trainsentry.protocol import LogEvent
 
 CHILD = textwrap.dedent("""
     import os, sys, time

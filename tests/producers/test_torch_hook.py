@@ -7,11 +7,11 @@ import pytest
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-from trainsentry.producers import SaveConfig, SenderSettings, TensorPublisher  # noqa: E402
-from trainsentry.protocol import ScalarEvent, TensorEvent  # noqa: E402
-from trainsentry.producers.torch_hook import TrainsentryHook  # noqa: E402
 from tests.producers.kafka_records import read_records  # noqa: E402
 from tests.producers.recording_sender import RecordingSender  # noqa: E402
+from trainsentry.producers import SaveConfig, SenderSettings, TensorPublisher  # noqa: E402
+from trainsentry.producers.torch_hook import TrainsentryHook  # noqa: E402
+from trainsentry.protocol import ScalarEvent, TensorEvent  # noqa: E402
 
 pytestmark = pytest.mark.torch
 
