@@ -4,6 +4,7 @@
 - :class:`TrainsentryHook` (``trainsentry.producers.torch_hook``, needs PyTorch): hook a model.
 - :class:`TrainsentryLogHandler`: publish ``logging`` records.
 - :class:`AlertFollower`: follow this trial's alerts, to stop a doomed run early.
+- :class:`SenderSettings`: how to reach Kafka (``kafka_config`` for TLS and SASL) and how much to buffer.
 - ``trainsentry tap`` (:mod:`.tap`): run a command and publish its output lines.
 
 Importing this package imports neither PyTorch (``TrainsentryHook`` is loaded on first use) nor
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .alerts import AlertFollower
+from .alerts import AlertFollower, FollowerStats
 from .delivery_ledger import SenderStats
 from .log_handler import TrainsentryLogHandler
 from .publisher import TensorPublisher
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from .torch_hook import TrainsentryHook
 
 __all__ = [
-    "AlertFollower", "DropPolicy", "SaveConfig", "SavePlan", "SenderSettings", "SenderStats",
+    "AlertFollower", "DropPolicy", "FollowerStats", "SaveConfig", "SavePlan", "SenderSettings", "SenderStats",
     "TensorPublisher", "TrainsentryHook", "TrainsentryLogHandler",
 ]
 

@@ -5,7 +5,8 @@ imported: the protocol, the rules and code that only builds events need no Kafka
 
 While no broker answers, attempts are retried with a backoff that doubles from 0.5 s up to
 ``reconnect_max_backoff_s``; the first failure is one warning saying what it means for training,
-the later ones are debug messages.
+the later ones are debug messages. How to connect (TLS, SASL) comes from
+:class:`~.kafka_client_options.KafkaClientOptions`, resolved before the sender thread starts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING
 
 from trainsentry.protocol.settings import DEFAULT_CLIENT_ID
 
+from .kafka_client_options import KafkaClientOptions
+from .kafka_logging import last_client_error_in_this_thread
 from .loop_signals import CloseRequest, StateChanged
 from .settings import SenderSettings
 
@@ -52,12 +55,13 @@ class KafkaConnection:
     attempt (the sender reports its losses there).
     """
 
-    def __init__(self, settings: SenderSettings, bootstrap_servers: str, close: CloseRequest,
+    def __init__(self, settings: SenderSettings, options: KafkaClientOptions, close: CloseRequest,
                  changed: StateChanged, clock: Callable[[], float],
                  between_attempts: Callable[[], None] = lambda: None) -> None:
         self._producer_class = import_aiokafka().AIOKafkaProducer
         self.settings = settings
-        self.bootstrap_servers = bootstrap_servers
+        self.options = options
+        self.bootstrap_servers = options.bootstrap_servers
         self.producer: AIOKafkaProducer | None = None
         self.unreachable_since: float | None = None
         self._close = close
@@ -69,6 +73,7 @@ class KafkaConnection:
         """A started producer; ``None`` once closing makes waiting for one pointless."""
         backoff_s = FIRST_BACKOFF_S
         while True:
+            last_client_error_in_this_thread()  # an older one must not pass for this attempt's cause
             producer = self._new_producer()
             start = asyncio.ensure_future(producer.start())
             finished = await self._close.finishes_first(start)
@@ -127,7 +132,7 @@ class KafkaConnection:
             max_request_size=s.max_record_bytes + REQUEST_OVERHEAD_BYTES,
             compression_type=s.compression,
             request_timeout_ms=s.request_timeout_ms,
-            client_id=CLIENT_ID,
+            **self.options.connection,  # security_protocol, ssl_context, sasl_*, client_id
         )
 
     @staticmethod
@@ -136,8 +141,9 @@ class KafkaConnection:
             await asyncio.wait_for(producer.stop(), 1.0)
 
     def _note_unreachable(self, exc: BaseException | None) -> None:
+        reason = describe_connection_failure(exc)
         if self.unreachable_since is not None:
-            log.debug("trainsentry: Kafka at %s still unreachable: %r", self.bootstrap_servers, exc)
+            log.debug("trainsentry: Kafka at %s still unreachable: %s", self.bootstrap_servers, reason)
             return
         self.unreachable_since = self._clock()
         self._changed.notify()
@@ -145,10 +151,20 @@ class KafkaConnection:
         log.warning(
             "trainsentry: cannot reach Kafka at %s (%s). Training goes on: events wait in a %d MiB "
             "buffer (the %s are dropped when it is full) and the sender keeps retrying.",
-            self.bootstrap_servers, _describe(exc), s.buffer_bytes // (1024 * 1024), s.drop.value)
+            self.bootstrap_servers, reason, s.buffer_bytes // (1024 * 1024), s.drop.value)
 
 
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
+def describe_connection_failure(exc: BaseException | None) -> str:
+    """Why a client of this thread could not connect, in one line.
+
+    aiokafka raises "Unable to bootstrap" and logs the cause (a refused TLS handshake, a failed
+    authentication) instead: that cause is preferred when it logged one. Neither names a secret.
+    """
+    cause = last_client_error_in_this_thread()
+    shown = cause if cause is not None else exc
+    if shown is None:
         return "no answer"
-    return str(exc) or type(exc).__name__
+    text = " ".join(str(shown).split())
+    if type(shown).__name__ not in text:
+        text = f"{type(shown).__name__}: {text}" if text else type(shown).__name__
+    return text if len(text) <= 300 else text[:297] + "..."

@@ -5,6 +5,10 @@ down. trainsentry's own threads mark themselves; from those threads, each distin
 or error passes at most once per interval (trainsentry's own messages say what it means for
 training). Records from every other thread, e.g. an application's own Kafka clients, pass
 untouched.
+
+aiokafka says why a connection failed (a TLS handshake refused, an authentication failure) only in
+such a record, and raises "Unable to bootstrap" to its caller: the newest exception it logged from
+a watched thread is kept, so that trainsentry's one warning can give the reason.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class _QuietSenderThreads(logging.Filter):
         self.interval = interval
         self._threads: set[int] = set()
         self._last_seen: dict[tuple[str, str], float] = {}
+        self._last_error: dict[int, BaseException] = {}
         self._installed = False
 
     def watch_current_thread(self) -> None:
@@ -36,10 +41,18 @@ class _QuietSenderThreads(logging.Filter):
 
     def forget_current_thread(self) -> None:
         self._threads.discard(threading.get_ident())
+        self._last_error.pop(threading.get_ident(), None)
+
+    def take_last_error(self) -> BaseException | None:
+        return self._last_error.pop(threading.get_ident(), None)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.thread not in self._threads or record.levelno < logging.WARNING:
             return True
+        args = record.args if isinstance(record.args, tuple) else ()
+        errors = [arg for arg in args if isinstance(arg, BaseException)]
+        if errors:
+            self._last_error[record.thread] = errors[-1]
         key = (record.name, str(record.msg))
         now = time.monotonic()
         last = self._last_seen.get(key)
@@ -59,3 +72,8 @@ def quiet_aiokafka_in_this_thread() -> None:
 
 def unquiet_aiokafka_in_this_thread() -> None:
     _AIOKAFKA_NOISE.forget_current_thread()
+
+
+def last_client_error_in_this_thread() -> BaseException | None:
+    """The newest exception aiokafka logged from this (watched) thread since the last call, if any."""
+    return _AIOKAFKA_NOISE.take_last_error()

@@ -28,7 +28,11 @@ _SKIPPED_LOGGERS = ("aiokafka", "trainsentry.producers")
 
 
 class TrainsentryLogHandler(logging.Handler):
-    """Publishes each record, formatted, as ``log`` events; never raises into the logging call."""
+    """Publishes each record, formatted, as ``log`` events; never raises into the logging call.
+
+    Without ``publisher``, one is made from the other arguments: a Kafka security configuration
+    that cannot be used raises from the constructor, as for :class:`~.publisher.TensorPublisher`.
+    """
 
     def __init__(self, trial: str | None = None, *, stream: str = "stderr",
                  level: int = logging.NOTSET, publisher: TensorPublisher | None = None,

@@ -55,6 +55,17 @@ class TensorPublisher:
     larger than ``reductions_above_bytes`` are sent as writer-side reductions instead of their
     bytes. ``bootstrap_servers`` and ``topic_prefix`` override those of ``settings``. ``sender``
     shares another publisher's connection (its settings then apply); closing either closes it.
+
+    How to reach a secured cluster (TLS, SASL) comes from ``settings.kafka_config``,
+    ``$TRAINSENTRY_KAFKA_CONFIG`` and ``KAFKA_*`` variables (:mod:`.kafka_client_options`).
+    Training never stops because of Kafka, with one exception made on purpose: a security
+    configuration that cannot be used (unknown property, missing file, certificate that does not
+    load, SASL without a username) raises
+    :class:`~trainsentry.protocol.kafka_properties.KafkaConfigError` from this constructor, one
+    line naming the property, before the first step. It is the user's mistake and would never
+    heal, so it is said loudly at start instead of leaving the run unobserved. A broker that is
+    unreachable, or that refuses the TLS handshake or the credentials, is only logged: training
+    goes on and events wait in the buffer.
     """
 
     def __init__(self, trial: str, *, worker: str | None = None,
@@ -72,6 +83,7 @@ class TensorPublisher:
         if overrides and sender is None:
             settings = dataclasses.replace(settings, **overrides)
         self.trial = trial
+        self.settings = settings
         self.worker = worker or default_worker()
         self.topics = Topics(settings.resolved_topic_prefix())
         self.save_plan = SavePlan(save_config or SaveConfig(), dict(collection_configs or {}))

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from .buffer import EventBuffer
 from .delivery_ledger import DeliveryLedger, SenderStats
 from .drop_report import DropReporter
-from .kafka_connection import KafkaConnection
+from .kafka_client_options import KafkaClientOptions
+from .kafka_connection import CLIENT_ID, KafkaConnection
 from .kafka_logging import quiet_aiokafka_in_this_thread, unquiet_aiokafka_in_this_thread
 from .loop_signals import CloseRequest, StateChanged
 from .record_batches import Encoder, RecordBatcher
@@ -53,20 +54,24 @@ STOP_MARGIN_S = 1.0
 class BackgroundSender:
     """Sends items to Kafka from a daemon thread; :meth:`submit` never blocks and never raises.
 
-    Creating one imports aiokafka and starts the thread. Call :meth:`close` when done; interpreter
-    exit closes it too, waiting at most ``settings.close_timeout_s`` for buffered events.
+    Creating one reads the Kafka properties (a security configuration that cannot be used raises
+    :class:`~trainsentry.protocol.kafka_properties.KafkaConfigError` here, see
+    :mod:`.kafka_client_options`), imports aiokafka and starts the thread. Call :meth:`close` when
+    done; interpreter exit closes it too, waiting at most ``settings.close_timeout_s`` for
+    buffered events.
     """
 
     def __init__(self, settings: SenderSettings | None = None, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.settings = settings or SenderSettings()
-        self.bootstrap_servers = self.settings.resolved_bootstrap_servers()
+        options = KafkaClientOptions.resolve(self.settings, CLIENT_ID)
+        self.bootstrap_servers = options.bootstrap_servers
         self._buffer = EventBuffer(self.settings.buffer_bytes, self.settings.drop)
         self._ledger = DeliveryLedger()
         self._reporter = DropReporter(self._loss_context, self.settings.report_interval_s, clock)
         self._close = CloseRequest()
         self._changed = StateChanged()   # what flush() waits on: connection, buffer and hand-over
-        self._connection = KafkaConnection(self.settings, self.bootstrap_servers, self._close,
+        self._connection = KafkaConnection(self.settings, options, self._close,
                                            self._changed, clock, self._report_losses)
         self._batcher = RecordBatcher(self._ledger)
         self._rest_per_busy = (1 - self.settings.max_cpu_share) / self.settings.max_cpu_share

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
+from trainsentry.protocol.kafka_properties import KafkaProperties
 from trainsentry.protocol.settings import ENV_WORKER, resolve_bootstrap_servers, resolve_topic_prefix
 
 __all__ = ["DropPolicy", "SenderSettings", "default_worker"]
@@ -32,8 +35,15 @@ class SenderSettings:
     """
 
     bootstrap_servers: str | None = None
-    """``host:port[,host:port]``; ``None``: see
-    :func:`~trainsentry.protocol.settings.resolve_bootstrap_servers`."""
+    """``host:port[,host:port]``; ``None``: ``$KAFKA_BOOTSTRAP_SERVERS``, else ``bootstrap.servers``
+    of the Kafka properties, else ``localhost:9092``."""
+    kafka_config: str | Path | None = None
+    """A librdkafka-style properties file saying how to connect (TLS, SASL: see
+    :mod:`trainsentry.protocol.kafka_properties`); ``None``: ``$TRAINSENTRY_KAFKA_CONFIG`` if set.
+    ``KAFKA_*`` environment variables (``KAFKA_SASL_PASSWORD`` is ``sasl.password``) override it."""
+    kafka_properties: Mapping[str, str] | None = field(default=None, repr=False)
+    """Properties that override the file and the environment (``trainsentry tap -X key=value``).
+    Left out of ``repr``: it may hold a password."""
     topic_prefix: str | None = None
     """``None``: see :func:`~trainsentry.protocol.settings.resolve_topic_prefix`."""
     buffer_bytes: int = 64 * 1024 * 1024
@@ -56,9 +66,12 @@ class SenderSettings:
     report_interval_s: float = 60.0
     """Dropped events are reported through ``logging`` at most once per interval."""
     reconnect_max_backoff_s: float = 30.0
+    """The longest wait between two attempts to reach the broker (it doubles from 0.5 s up to this)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "drop", DropPolicy(self.drop))
+        if self.kafka_properties is not None:  # a copy: the caller's dict may change later
+            object.__setattr__(self, "kafka_properties", dict(self.kafka_properties))
         if self.buffer_bytes <= 0:
             raise ValueError(f"buffer_bytes must be > 0, got {self.buffer_bytes}")
         if self.linger_ms < 0:
@@ -69,9 +82,22 @@ class SenderSettings:
             raise ValueError(f"request_timeout_ms must be > 0, got {self.request_timeout_ms}")
         if self.close_timeout_s < 0:
             raise ValueError(f"close_timeout_s must be >= 0, got {self.close_timeout_s}")
+        if self.reconnect_max_backoff_s <= 0:
+            raise ValueError(f"reconnect_max_backoff_s must be > 0, got {self.reconnect_max_backoff_s}")
 
-    def resolved_bootstrap_servers(self) -> str:
-        return resolve_bootstrap_servers(self.bootstrap_servers)
+    def load_kafka_properties(self) -> KafkaProperties:
+        """The file (``kafka_config``, else ``$TRAINSENTRY_KAFKA_CONFIG``), then ``KAFKA_*``
+        variables, then ``kafka_properties``; :class:`~trainsentry.protocol.kafka_properties.KafkaConfigError`
+        names a property that cannot be used."""
+        return KafkaProperties.load(self.kafka_config, self.kafka_properties)
+
+    def resolved_bootstrap_servers(self, properties: KafkaProperties | None = None) -> str:
+        """``bootstrap_servers``, else ``bootstrap.servers`` of the properties (where
+        ``$KAFKA_BOOTSTRAP_SERVERS`` overrides the file), else the default."""
+        if self.bootstrap_servers:
+            return self.bootstrap_servers
+        properties = properties if properties is not None else self.load_kafka_properties()
+        return resolve_bootstrap_servers(properties.get("bootstrap.servers"))
 
     def resolved_topic_prefix(self) -> str:
         return resolve_topic_prefix(self.topic_prefix)

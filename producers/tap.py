@@ -10,6 +10,13 @@ event, so the sidecar's metric definitions can parse them. SIGINT and SIGTERM ar
 the command, and the tap exits with its exit code (128 + N when a signal N ended it). The command
 also finds the trial, worker, bootstrap servers and topic prefix in its environment, so a
 :class:`~.torch_hook.TrainsentryHook` inside it needs no arguments to publish under the same trial.
+
+A secured cluster (TLS, SASL) is configured as everywhere else in trainsentry
+(:mod:`trainsentry.protocol.kafka_properties`): ``--kafka-config FILE`` (else
+``$TRAINSENTRY_KAFKA_CONFIG``), ``KAFKA_*`` environment variables, and ``-X key=value`` over both.
+The command inherits them as ``$TRAINSENTRY_KAFKA_CONFIG`` and ``KAFKA_*`` variables, so a hook
+inside it connects the same way. A property that cannot be used is one line naming it, exit code 2,
+and the command is not started.
 """
 
 from __future__ import annotations
@@ -25,6 +32,12 @@ from types import FrameType
 from typing import BinaryIO
 
 from trainsentry.protocol import MAX_TRIAL_CHARS, MAX_WORKER_CHARS
+from trainsentry.protocol.kafka_properties import (
+    ENV_KAFKA_CONFIG,
+    ENV_PREFIX,
+    KafkaConfigError,
+    parse_assignment,
+)
 from trainsentry.protocol.settings import (
     DEFAULT_BOOTSTRAP,
     DEFAULT_TOPIC_PREFIX,
@@ -34,8 +47,11 @@ from trainsentry.protocol.settings import (
     ENV_WORKER,
 )
 
+from .kafka_client_options import KafkaClientOptions
+from .kafka_connection import CLIENT_ID
 from .lines import LineSplitter
 from .publisher import TensorPublisher
+from .settings import SenderSettings
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 READ_SIZE = 64 * 1024
@@ -62,17 +78,21 @@ def main(argv: list[str]) -> int:
     if problem:
         print(f"trainsentry tap: {problem}", file=sys.stderr)
         return 2
+    try:
+        settings = _sender_settings(args)
+        KafkaClientOptions.resolve(settings, CLIENT_ID)  # certificates load, SASL is complete
+    except KafkaConfigError as exc:
+        print(f"trainsentry tap: {exc}", file=sys.stderr)
+        return 2
     for stream in (sys.stdout, sys.stderr):
         stream.flush()  # anything printed before must come before the command's output
     try:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                 env=_child_environment(args), bufsize=0)
+                                 env=_child_environment(args, settings), bufsize=0)
     except OSError as exc:
         print(f"trainsentry tap: cannot run {command[0]!r}: {exc.strerror or exc}", file=sys.stderr)
         return 127 if isinstance(exc, FileNotFoundError) else 126
-    publisher = TensorPublisher(args.trial, worker=args.worker,
-                                bootstrap_servers=args.bootstrap_servers,
-                                topic_prefix=args.topic_prefix)
+    publisher = TensorPublisher(args.trial, worker=args.worker, settings=settings)
     restore = _forward_signals(child)
     try:
         readers = [
@@ -103,8 +123,22 @@ def _parser() -> argparse.ArgumentParser:
                         help=f"Kafka host:port[,...] (default: ${ENV_BOOTSTRAP}, else {DEFAULT_BOOTSTRAP})")
     parser.add_argument("--topic-prefix",
                         help=f"topic name prefix (default: ${ENV_TOPIC_PREFIX}, else {DEFAULT_TOPIC_PREFIX})")
+    parser.add_argument("--kafka-config", metavar="FILE",
+                        help=f"Kafka client properties (TLS, SASL), librdkafka style "
+                             f"(default: ${ENV_KAFKA_CONFIG}); KAFKA_* variables override it")
+    parser.add_argument("-X", dest="kafka_properties", metavar="KEY=VALUE", action="append",
+                        default=[], help="a Kafka client property over the file and the environment "
+                                         "(repeatable), e.g. -X security.protocol=SSL")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND [ARG ...]")
     return parser
+
+
+def _sender_settings(args: argparse.Namespace) -> SenderSettings:
+    """The publisher's settings; :class:`KafkaConfigError` for a ``-X`` that is not ``KEY=VALUE``
+    of a known property."""
+    overrides = dict(parse_assignment(text) for text in args.kafka_properties)
+    return SenderSettings(bootstrap_servers=args.bootstrap_servers, topic_prefix=args.topic_prefix,
+                          kafka_config=args.kafka_config, kafka_properties=overrides or None)
 
 
 def _bad_option(args: argparse.Namespace) -> str | None:
@@ -123,13 +157,17 @@ def _bad_option(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _child_environment(args: argparse.Namespace) -> dict[str, str]:
+def _child_environment(args: argparse.Namespace, settings: SenderSettings) -> dict[str, str]:
     env = dict(os.environ)
     env[ENV_TRIAL] = args.trial
     for name, value in ((ENV_WORKER, args.worker), (ENV_BOOTSTRAP, args.bootstrap_servers),
                         (ENV_TOPIC_PREFIX, args.topic_prefix)):
         if value:
             env[name] = value
+    if settings.kafka_config:  # absolute: the command may change its directory
+        env[ENV_KAFKA_CONFIG] = os.path.abspath(settings.kafka_config)
+    for key, value in (settings.kafka_properties or {}).items():
+        env[ENV_PREFIX + key.upper().replace(".", "_")] = value  # as KafkaProperties reads them
     env.setdefault("PYTHONUNBUFFERED", "1")  # a Python child would block-buffer into a pipe
     return env
 

@@ -93,7 +93,9 @@ class TrainsentryHook:
     that is logged. ``save_interval`` is shorthand for ``save_config=SaveConfig(save_interval=...)``;
     ``collection_configs`` overrides it per collection, e.g. ``{"losses": SaveConfig(save_interval=1)}``.
     ``functional_activations=False`` leaves activations called as functions alone (only modules
-    are then seen); they are also left alone after a saved step whose forward called none. Everything else goes to :class:`~.publisher.TensorPublisher`.
+    are then seen); they are also left alone after a saved step whose forward called none. Everything else goes to :class:`~.publisher.TensorPublisher`,
+    including how to reach a secured cluster (``settings.kafka_config``, ``$TRAINSENTRY_KAFKA_CONFIG``)
+    and the one Kafka error raised here: a security configuration that cannot be used.
     """
 
     def __init__(self, trial: str | None = None, *, save_interval: int | None = None,

@@ -31,11 +31,12 @@ class TlsEndpoint:
         self._server: asyncio.base_events.Server | None = None
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
 
-    def start(self) -> "TlsEndpoint":
+    def start(self) -> TlsEndpoint:
         self._thread.start()
+        # TLS is started in _serve, not by the server: asyncio reports a failed server-side
+        # handshake nowhere (an SSLError is an OSError, which it only logs in debug mode).
         self._server = asyncio.run_coroutine_threadsafe(asyncio.start_server(
-            self._serve, "127.0.0.1", self.port, ssl=self.context,
-            ssl_handshake_timeout=5.0), self._loop).result(10)
+            self._serve, "127.0.0.1", self.port), self._loop).result(10)
         self._loop.set_exception_handler(self._on_loop_error)
         return self
 
@@ -56,6 +57,12 @@ class TlsEndpoint:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        try:
+            await writer.start_tls(self.context, ssl_handshake_timeout=5.0)
+        except (OSError, TimeoutError):  # ssl.SSLError is an OSError
+            self.handshakes_failed += 1  # a plaintext client, an unknown CA, no client certificate
+            writer.transport.abort()
+            return
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
 from trainsentry.protocol import Event, decode
 
 
-def read_records(bootstrap_servers: str, topic: str, count: int,
-                 timeout: float = 15.0) -> list[tuple[bytes | None, Event]]:
-    """(key, decoded event) of the records of ``topic``, from the beginning, until ``count`` of them."""
-    return asyncio.run(_read(bootstrap_servers, topic, count, timeout))
+def read_records(bootstrap_servers: str, topic: str, count: int, timeout: float = 15.0,
+                 **client_kwargs: Any) -> list[tuple[bytes | None, Event]]:
+    """(key, decoded event) of the records of ``topic``, from the beginning, until ``count`` of them
+    or ``timeout``; ``client_kwargs`` (e.g. ``ssl_context``) go to the consumer."""
+    return asyncio.run(_read(bootstrap_servers, topic, count, timeout, client_kwargs))
 
 
-async def _read(bootstrap_servers: str, topic: str, count: int,
-                timeout: float) -> list[tuple[bytes | None, Event]]:
+async def _read(bootstrap_servers: str, topic: str, count: int, timeout: float,
+                client_kwargs: dict[str, Any]) -> list[tuple[bytes | None, Event]]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap_servers, group_id=None,
                                 auto_offset_reset="earliest", enable_auto_commit=False,
                                 fetch_max_wait_ms=50, max_partition_fetch_bytes=64 * 1024 * 1024,
-                                fetch_max_bytes=64 * 1024 * 1024)
+                                fetch_max_bytes=64 * 1024 * 1024, **client_kwargs)
     await consumer.start()
     out: list[tuple[bytes | None, Event]] = []
     try:

@@ -149,3 +149,48 @@ def test_a_trial_and_worker_at_their_longest_start_the_command(
     assert main(["--trial", "t" * 256, "--worker", "w" * 128, "--", "true"]) == 127
     assert started == [["true"]]
     assert "cannot run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("options, named", [
+    (["-X", "ssl.ca.locaton=/etc/ca.pem"], "'ssl.ca.locaton': unknown property"),
+    (["-X", "security.protocol"], "'security.protocol': expected KEY=VALUE"),
+    (["-X", "security.protocol=TLS"], "'security.protocol': expected one of"),
+    (["-X", "security.protocol=SSL", "-X", "ssl.ca.location=/nonexistent/ca.pem"],
+     "'ssl.ca.location': no such file: /nonexistent/ca.pem"),
+    (["-X", "sasl.mechanism=SCRAM-SHA-512", "-X", "sasl.password=pw-not-shown"],
+     "'sasl.username': SASL mechanism SCRAM-SHA-512 needs a username"),
+    (["--kafka-config", "/nonexistent/client.properties"],
+     "'/nonexistent/client.properties': cannot read the properties file"),
+])
+def test_a_kafka_property_that_cannot_work_is_one_line_naming_it_and_the_command_never_starts(
+        started: list[list[str]], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+        options: list[str], named: str) -> None:
+    monkeypatch.delenv("TRAINSENTRY_KAFKA_CONFIG", raising=False)
+    code = main(["--trial", "ok", "--bootstrap-servers", f"127.0.0.1:{free_port()}", *options,
+                 "--", "true"])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert started == []
+    assert err.startswith(f"trainsentry tap: Kafka property {named}")
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "pw-not-shown" not in err
+
+
+def test_the_command_inherits_how_to_connect(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("KAFKA_SSL_CA_LOCATION", raising=False)
+    config = tmp_path / "client.properties"
+    config.write_text("client.id=from-the-file\n")
+    environments: list[dict[str, str]] = []
+
+    def popen(command, env, **kwargs):
+        environments.append(env)
+        raise FileNotFoundError(2, "not started by this test")
+
+    monkeypatch.setattr(tap_module.subprocess, "Popen", popen)
+    monkeypatch.chdir(tmp_path)
+    assert main(["--trial", "ok", "--kafka-config", "client.properties", "-X",
+                 "client.id=from-the-command-line", "--", "true"]) == 127
+    env = environments[0]
+    assert env["TRAINSENTRY_KAFKA_CONFIG"] == str(config)  # absolute: the command may change directory
+    assert env["KAFKA_CLIENT_ID"] == "from-the-command-line"  # over the file, as for the tap itself
