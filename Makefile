@@ -6,7 +6,8 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip --disable-pip-version-check -q
 # The list of module files, rewritten only when a module is added or removed.
-MODULES := $(sort $(wildcard protocol/*.py producers/*.py consumers/*.py consumers/*/*.py rules/*.py rules/*/*.py))
+MODULES := $(sort $(wildcard protocol/*.py producers/*.py consumers/*.py consumers/*/*.py rules/*.py \
+                            consumers/ui/static/* consumers/ui/static/vendor/*/*))
 $(shell mkdir -p $(VENV) && (echo '$(MODULES)' | cmp -s - $(VENV)/.modules || echo '$(MODULES)' > $(VENV)/.modules))
 
 .PHONY: demo test test-unit lint bench examples clean
@@ -21,7 +22,9 @@ $(VENV)/.stamp-%: pyproject.toml $(VENV)/.modules | $(PY)
 demo: $(VENV)/.stamp-broker
 	$(PY) -m trainsentry.consumers.cli demo
 
+# The browser tests drive Debian's chromium: installed here when missing (as root, e.g. on CI).
 test: $(VENV)/.stamp-test,examples
+	sh tests/browser/ensure_chromium.sh
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Neither a broker nor PyTorch: the pure parts (protocol, rules, engine, commands on files).

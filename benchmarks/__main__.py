@@ -12,14 +12,14 @@ import logging
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from benchmarks import cluster, machine
 from benchmarks.report import Section, render_markdown, render_text, write_figures
 
-MEASUREMENTS = ("throughput", "replay", "latency", "producer", "memory")
+MEASUREMENTS = ("throughput", "replay", "latency", "producer", "memory", "recovery")
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,14 @@ class Scale:
     latency_loads: tuple[tuple[int, float, int], ...] = ((1_000, 12.0, 2), (10_000, 10.0, 4))
     memory_trials: int = 100
     memory_layers: int = 50
+    recovery_sizes: tuple[int, ...] = (2_000, 200_000)  # events of history in the partition
+    recovery_rounds: int = 3
 
 
 QUICK = Scale(scalar_trials=50, scalar_steps=100, tensor_trials=10, tensor_layers=10, tensor_steps=10,
               throughput_rounds=2, replay_trials=50, replay_steps=100, replay_rounds=2,
-              latency_loads=((1_000, 3.0, 1), (10_000, 3.0, 1)), memory_trials=20)
+              latency_loads=((1_000, 3.0, 1), (10_000, 3.0, 1)), memory_trials=20,
+              recovery_sizes=(2_000, 20_000), recovery_rounds=1)
 
 
 def measurements(scale: Scale) -> dict[str, Callable[[str], Section]]:
@@ -71,8 +74,12 @@ def measurements(scale: Scale) -> dict[str, Callable[[str], Section]]:
         from benchmarks import memory
         return memory.run(servers, scale.memory_trials, scale.memory_layers)
 
+    def recovery(servers: str) -> Section:
+        from benchmarks import recovery
+        return recovery.run(servers, scale.recovery_sizes, scale.recovery_rounds)
+
     return {"throughput": throughput, "replay": replay, "latency": latency, "producer": producer,
-            "memory": memory}
+            "memory": memory, "recovery": recovery}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,9 @@ broker keeps everything in memory, and each fetch scans every batch stored in a 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 

@@ -22,9 +22,9 @@ import asyncio
 import contextlib
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import msgpack
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -129,7 +129,7 @@ class Latencies:
     round_p99s: tuple[float, ...] = ()
 
     @classmethod
-    def pooled(cls, rounds: list["Latencies"]) -> "Latencies":
+    def pooled(cls, rounds: list[Latencies]) -> Latencies:
         first = rounds[0]
         return cls(first.system, first.rate, [s for r in rounds for s in r.seconds],
                    sum(r.expected for r in rounds), tuple(r.p(99) for r in rounds))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -56,7 +56,7 @@ def describe() -> dict[str, str]:
     """One line per property, ready to print."""
     ram = memory_gib()
     return {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cpu": cpu_model(),
         "cores": str(os.cpu_count()),
         "memory": f"{ram:.1f} GiB" if ram else "unknown",

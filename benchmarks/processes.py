@@ -7,8 +7,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from benchmarks import cluster
 from benchmarks.machine import REPO
@@ -28,7 +28,7 @@ class Child:
         assert self.process is not None
         return self.process.pid
 
-    def __enter__(self) -> "Child":
+    def __enter__(self) -> Child:
         self.process = subprocess.Popen(self.args, cwd=REPO, stdin=subprocess.DEVNULL,
                                         stdout=subprocess.DEVNULL, stderr=self._stderr,
                                         env={**os.environ, "PYTHONUNBUFFERED": "1"})

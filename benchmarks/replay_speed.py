@@ -2,17 +2,19 @@
 
 Three loops over the same file, alternating: a bare ``msgpack.Unpacker`` loop (the floor), the
 protocol's reader (decode + validate, ``iter_file``), and the replay path itself
-(``replay.file_events`` into ``replay.run_engine`` with all four rules and four metric definitions).
+(``replay.replay_files``: the replay file source through the driver, with all four rules and four
+metric definitions, into no sink).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import msgpack
 
@@ -20,7 +22,7 @@ from benchmarks import workload
 from benchmarks.report import Row, Section, Target, number
 from benchmarks.stats import median
 from trainsentry.consumers.engine import Engine
-from trainsentry.consumers.replay import EventFilter, ReplaySummary, file_events, run_engine
+from trainsentry.consumers.replay import EventFilter, ReplaySummary, replay_files
 from trainsentry.protocol import FileReadResult, encode, iter_file
 from trainsentry.rules.config import load_config
 
@@ -48,8 +50,7 @@ def decode_and_validate(path: Path) -> int:
 
 def replay(path: Path, engine: Engine) -> int:
     summary = ReplaySummary()
-    for _ in run_engine(engine, file_events([path], summary), EventFilter(), summary):
-        pass
+    asyncio.run(replay_files(engine, [path], [], EventFilter(), summary))
     return summary.events
 
 

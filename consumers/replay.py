@@ -1,24 +1,27 @@
-"""Postmortems: the same engine over replay files or over the topics, from their beginning.
+"""Postmortems: the engine over replay files or over the topics from their beginning, by the driver.
 
 A replay recomputes metrics and alerts from the inputs; given the same events it produces exactly
-the alerts the live sidecar produced, field for field.
+the alerts the live sidecar produced, field for field: it is the same driver and the same engine,
+only the source (:mod:`.sources.replay_file`, :mod:`.sources.topic_reader`) and the sinks differ.
 """
 
 from __future__ import annotations
 
-import json
-import math
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, AsyncIterator, Iterable, Iterator
+from typing import TYPE_CHECKING
 
-from trainsentry.consumers.engine import Engine
-from trainsentry.consumers.records import DeadLetter, decode_record
+from trainsentry.consumers.driver import BatchOutcome, Driver, DriverListener
 from trainsentry.consumers.settings import KafkaSettings
-from trainsentry.consumers.topic_reader import read_topics
-from trainsentry.protocol import (
-    AlertEvent, Event, FileReadResult, LogEvent, ScalarEvent, TensorEvent, iter_file, to_wire,
-)
+from trainsentry.consumers.sinks.base import Sink
+from trainsentry.consumers.sources.base import Batch
+from trainsentry.consumers.sources.replay_file import ReplayFileSource
+from trainsentry.protocol import AlertEvent, Event, FileReadResult, LogEvent, ScalarEvent, TensorEvent
+
+if TYPE_CHECKING:
+    from trainsentry.consumers.engine import Engine
+    from trainsentry.consumers.progress import CommandProgress
 
 INPUT_TYPES = (TensorEvent, ScalarEvent, LogEvent)
 MAX_REASONS = 5
@@ -41,8 +44,8 @@ class EventFilter:
 
 
 @dataclass
-class ReplaySummary:
-    """What a replay read, skipped and found."""
+class ReplaySummary(DriverListener):
+    """What a replay read, skipped and found (counted as the driver reports it)."""
 
     events: int = 0
     filtered_out: int = 0
@@ -58,93 +61,66 @@ class ReplaySummary:
         if len(self.reasons) < MAX_REASONS:
             self.reasons.append(reason)
 
+    def note_files(self, results: Iterable[tuple[Path, FileReadResult]]) -> None:
+        """Count what the replay files held besides their events."""
+        for path, result in results:
+            self.invalid += result.invalid
+            for reason in result.reasons[: max(0, MAX_REASONS - len(self.reasons))]:
+                self.reasons.append(f"{path}: {reason}")
+            if result.undecodable_at is not None:
+                self.undecodable.append((str(path), result.undecodable_at))
 
-def run_engine(engine: Engine, events: Iterable[Event], keep: EventFilter,
-               summary: ReplaySummary) -> Iterator[Event]:
-    """Feed the input events that pass ``keep`` to the engine, then end the input; yield what it produces."""
-    yield from feed(engine, events, keep, summary)
-    yield from _counted(engine.end_of_input(), summary)
+    def admission(self, keep: EventFilter) -> Callable[[Event], bool]:
+        """The driver's ``admit``: input events that ``keep`` keeps, the others counted."""
+        def admit(event: Event) -> bool:
+            if not isinstance(event, INPUT_TYPES):
+                self.recomputed_skipped += 1
+                return False
+            if not keep.keeps(event):
+                self.filtered_out += 1
+                return False
+            self.events += 1
+            return True
+        return admit
 
-
-def feed(engine: Engine, events: Iterable[Event], keep: EventFilter,
-         summary: ReplaySummary) -> Iterator[Event]:
-    """Feed the input events that pass ``keep`` to the engine; yield what it produces."""
-    process = engine.process
-    for event in events:
-        if not isinstance(event, INPUT_TYPES):
-            summary.recomputed_skipped += 1
-            continue
-        if not keep.keeps(event):
-            summary.filtered_out += 1
-            continue
-        summary.events += 1
-        produced = process(event)
-        if produced:  # most events produce nothing
-            yield from _counted(produced, summary)
-
-
-def _counted(outputs: list[Event], summary: ReplaySummary) -> list[Event]:
-    for out in outputs:
-        if isinstance(out, AlertEvent):
-            summary.alerts += 1
-        else:
-            summary.metrics += 1
-    return outputs
-
-
-def file_events(paths: Iterable[str | Path], summary: ReplaySummary) -> Iterator[Event]:
-    """The valid events of replay files, in order; invalid objects counted, bad bytes reported."""
-    for path in paths:
-        result = FileReadResult()
-        with open(path, "rb") as stream:
-            yield from iter_file(stream, result)
-        summary.invalid += result.invalid
-        for reason in result.reasons[: MAX_REASONS - len(summary.reasons)]:
-            summary.reasons.append(f"{path}: {reason}")
-        if result.undecodable_at is not None:
-            summary.undecodable.append((str(path), result.undecodable_at))
-
-
-async def topic_outputs(settings: KafkaSettings, engine: Engine, keep: EventFilter,
-                        summary: ReplaySummary) -> AsyncIterator[list[Event]]:
-    """The engine over the tensors and logs topics from their beginning: its outputs, batch by batch.
-
-    Streams: a topic far larger than memory replays in the memory its windows need.
-    """
-    topics = settings.topics
-    keys = None if keep.trials is None else {t.encode() for t in keep.trials}
-    async for records in read_topics(settings, [topics.tensors, topics.logs], keys=keys):
-        events: list[Event] = []
-        for record in records:
-            item = decode_record(record)
-            if isinstance(item, DeadLetter):
-                summary.note_invalid(f"{record.topic}[{record.partition}]@{record.offset}: {item.reason}")
+    def delivered(self, batch: Batch, outcome: BatchOutcome) -> None:
+        for out in outcome.outputs:
+            if isinstance(out, AlertEvent):
+                self.alerts += 1
             else:
-                events.append(item)
-        yield list(feed(engine, events, keep, summary))
-    yield _counted(engine.end_of_input(), summary)
+                self.metrics += 1
+        for letter in outcome.dead_letters:
+            where = letter.topic if letter.offset < 0 else (
+                f"{letter.topic}[{letter.partition}]@{letter.offset}")
+            self.note_invalid(f"{where}: {letter.reason}")
 
 
-def alert_json(alert: AlertEvent) -> str:
-    """One alert as one line of JSON with every field; NaN and infinities as strings."""
-    return json.dumps(_finite(to_wire(alert)), sort_keys=True, allow_nan=False)
+async def replay_files(engine: Engine, paths: Sequence[str | Path], sinks: Sequence[Sink],
+                       keep: EventFilter, summary: ReplaySummary,
+                       progress: CommandProgress | None = None) -> None:
+    """The engine over replay files, in order; their invalid contents counted in ``summary``;
+    bytes read shown by ``progress``."""
+    source = ReplayFileSource(paths)
+    if progress is not None:
+        progress.follow_position(source.position)
+    try:
+        await Driver(engine, source, sinks, listener=summary, admit=summary.admission(keep)).run()
+    finally:
+        summary.note_files(source.results)
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+async def replay_topics(engine: Engine, settings: KafkaSettings, sinks: Sequence[Sink],
+                        keep: EventFilter, summary: ReplaySummary,
+                        progress: CommandProgress | None = None) -> None:
+    """The engine over the tensors and logs topics from their beginning to their current end.
 
+    Streams: a topic far larger than memory replays in the memory its windows need. Offsets read
+    shown by ``progress``.
+    """
+    from trainsentry.consumers.sources.topic_reader import TopicSource
 
-def write_alerts(outputs: Iterable[Event], stream: IO[str]) -> int:
-    """Write the alerts among ``outputs`` as JSON lines; return how many."""
-    count = 0
-    for out in outputs:
-        if isinstance(out, AlertEvent):
-            stream.write(alert_json(out) + "\n")
-            count += 1
-    return count
+    keys = None if keep.trials is None else {t.encode() for t in keep.trials}
+    source = TopicSource(settings, [settings.topics.tensors, settings.topics.logs], keys=keys)
+    if progress is not None:
+        progress.follow_position(source.position)
+    await Driver(engine, source, sinks, listener=summary, admit=summary.admission(keep)).run()

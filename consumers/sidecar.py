@@ -1,10 +1,12 @@
-"""The live sidecar: Kafka source -> decode/validate -> engine -> Kafka sink, then commit.
+"""The live sidecar: the driver from a consumer group on the tensors and logs topics into Kafka.
 
 One batch at a time: consume (``getmany``), run the engine over it, publish the alerts, metrics
 and dead letters it produced, wait for the broker's acknowledgement, then commit the batch's
 offsets (that commit travels while the next batch is evaluated; each waits for the one before).
-A crash anywhere in between repeats work on restart but never loses an alert, and the repeats
-carry the same deterministic ids.
+The driver keeps that order (:mod:`trainsentry.consumers.driver`); what is live-only is here:
+Prometheus metrics, releasing the state of trials that ended, went idle, or whose partitions
+went to another member, and offering the state of each input partition's trials for its snapshots
+(:mod:`trainsentry.consumers.snapshots`).
 """
 
 from __future__ import annotations
@@ -12,51 +14,60 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import defaultdict
-from dataclasses import dataclass
+from collections import OrderedDict, defaultdict
+from collections.abc import Sequence
 
 from aiokafka import TopicPartition
-from aiokafka.errors import KafkaError
 
 from trainsentry.consumers.broker import BrokerError, ensure_topics
+from trainsentry.consumers.driver import BatchOutcome, Driver, DriverListener
 from trainsentry.consumers.engine import Engine
-from trainsentry.consumers.kafka_sink import KafkaSink
-from trainsentry.consumers.kafka_source import KafkaSource
+from trainsentry.consumers.health import Health
 from trainsentry.consumers.observability import SidecarMetrics
-from trainsentry.consumers.records import DeadLetter, KafkaRecord, dead_letter, decode_record
-from trainsentry.consumers.settings import KafkaSettings
+from trainsentry.consumers.records import DeadLetter
+from trainsentry.consumers.settings import KafkaSettings, SidecarOptions
+from trainsentry.consumers.sinks.base import Sink
+from trainsentry.consumers.sinks.kafka import KafkaSink
+from trainsentry.consumers.snapshots import PartitionSnapshots, SnapshotInterval, snapshot_topic_config
+from trainsentry.consumers.sources.base import Batch
+from trainsentry.consumers.sources.kafka_group import ConsumerGroupSource
 from trainsentry.protocol import AlertEvent, Event, MetricEvent
 
 log = logging.getLogger("trainsentry.sidecar")
 DEAD_LETTERS_LOGGED = 3
 STATE_EXPORT_SECONDS = 1.0
+CLOCK_TICK_MS = 1000  # the engine's clock moves at least this often while nothing arrives
+IDLE_MARGIN_SECONDS = 60.0  # a quiet trial outlives its longest stall threshold by this much
 
 
-@dataclass(frozen=True)
-class SidecarOptions:
-    """How the live loop behaves beyond Kafka settings."""
+class Sidecar(DriverListener):
+    """Runs the engine live over the tensors and logs topics until :meth:`run`'s ``stop`` is set.
 
-    poll_timeout_ms: int = 200
-    idle_trial_seconds: float | None = 3600.0  # release a trial's state after this long without events
-    # After every worker's end marker, how long a trial's last events on the other topic may take.
-    ended_trial_grace_seconds: float = 10.0
-    delivery_retry_seconds: float = 1.0
+    Outputs go to the Kafka sink, then to ``extra_sinks`` (``trainsentry run --sink``); the
+    offsets are committed once all of them keep a batch. ``health`` is told, once a second, that
+    the loop turns and what keeps the sidecar from being ready (``/healthz``, ``/readyz``).
+    """
 
-
-class Sidecar:
-    """Runs the engine live over the tensors and logs topics until :meth:`run`'s ``stop`` is set."""
-
-    def __init__(self, engine: Engine, settings: KafkaSettings, options: SidecarOptions = SidecarOptions(),
-                 metrics: SidecarMetrics | None = None) -> None:
+    def __init__(self, engine: Engine, settings: KafkaSettings, options: SidecarOptions | None = None,
+                 metrics: SidecarMetrics | None = None, extra_sinks: Sequence[Sink] = (),
+                 health: Health | None = None) -> None:
         self.engine = engine
         self.settings = settings
-        self.options = options
+        self.options = options = options or SidecarOptions()
         self.metrics = metrics or SidecarMetrics()
-        self.source = KafkaSource(settings, [settings.topics.tensors, settings.topics.logs],
-                                  on_partitions_lost=self._release_partitions)
-        self.sink = KafkaSink(settings)
+        self.health = health or Health()
+        snapshots = PartitionSnapshots(settings, self, SnapshotInterval(
+            options.snapshot_interval_records, options.snapshot_interval_seconds)) if options.snapshots else None
+        self.source = ConsumerGroupSource(settings, [settings.topics.tensors, settings.topics.logs],
+                                          poll_timeout_ms=min(options.poll_timeout_ms, CLOCK_TICK_MS),
+                                          on_partitions_lost=self._release_partitions,
+                                          snapshots=snapshots)
+        self.driver = Driver(engine, self.source, [KafkaSink(settings), *extra_sinks], listener=self,
+                             retry_seconds=options.delivery_retry_seconds, clock=time.time)
+        self._idle_limit = _idle_limit(options.idle_trial_seconds, engine.clock_horizon())
         self._trials_by_tp: dict[TopicPartition, set[str]] = defaultdict(set)
-        self._last_seen: dict[str, float] = {}
+        # Trial -> when it was last seen, least recently seen first: the idle ones are at the front.
+        self._last_seen: OrderedDict[str, float] = OrderedDict()
         self._ended: set[str] = set()  # trials whose workers all sent their end marker
         self._state_exported = float("-inf")
         self.batches = 0
@@ -64,132 +75,76 @@ class Sidecar:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set; the batch in hand is then finished, published and committed."""
+        beating = asyncio.create_task(self.health.keep_beating(self.source.readiness))
+        try:
+            await self._run(stop)
+        finally:
+            beating.cancel()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         topics = self.settings.topics
-        partitions = await ensure_topics(self.settings.bootstrap_servers, topics.all())
+        partitions = await ensure_topics(self.settings, topics.all(),
+                                         configs={topics.snapshots: snapshot_topic_config(self.settings)})
         if partitions.get(topics.tensors) != partitions.get(topics.logs):
             # Both are keyed by trial: only equal counts put a trial's tensors and logs on one member.
             raise BrokerError(
                 f"{topics.tensors} has {partitions.get(topics.tensors)} partitions and {topics.logs} "
                 f"has {partitions.get(topics.logs)}: both need the same number, so that one sidecar "
                 f"owns all of a trial")
-        await self.sink.start()
-        try:
-            await self.source.start()
-            try:
-                log.info("sidecar consuming %s and %s as group %r on %s", topics.tensors, topics.logs,
-                         self.settings.group_id, self.settings.bootstrap_servers)
-                await self._loop(stop)
-            finally:
-                await self.source.stop()
-        finally:
-            await self.sink.stop()
+        await self.driver.run(stop)
         log.info("sidecar stopped after %d batches", self.batches)
 
-    async def _loop(self, stop: asyncio.Event) -> None:
-        stopping = asyncio.ensure_future(stop.wait())
-        try:
-            while not stop.is_set():
-                fetch = asyncio.ensure_future(self.source.getmany(self.options.poll_timeout_ms))
-                await asyncio.wait({fetch, stopping}, return_when=asyncio.FIRST_COMPLETED)
-                if not fetch.done():
-                    fetch.cancel()
-                    break
-                batch = fetch.result()
-                if self.source.failure is not None:
-                    raise BrokerError(f"lost track of the group's offsets: {self.source.failure}")
-                if batch:
-                    async with self.source.batch_lock:
-                        # One turn of the event loop lets the consumer send its next fetch now,
-                        # so the broker serves it while this batch is evaluated.
-                        await asyncio.sleep(0)
-                        # A rebalance may have taken partitions while this batch waited for the lock.
-                        batch = {tp: records for tp, records in batch.items() if self.source.owns(tp)}
-                        if batch:
-                            await self.process_batch(batch, stop)
-                self._release_idle_trials()
-        finally:
-            stopping.cancel()
+    # -- DriverListener ------------------------------------------------------------------------
 
-    async def process_batch(self, batch: dict[TopicPartition, list], stop: asyncio.Event) -> None:
-        """Run the engine over one batch, deliver its outputs, then commit its offsets."""
-        outputs: list[Event] = []
-        dead: list[DeadLetter] = []
-        offsets: dict[TopicPartition, int] = {}
-        metrics = self.metrics
-        now = time.monotonic()
-        started = time.perf_counter()
-        count = 0
-        process, last_seen = self.engine.process, self._last_seen  # the per-record loop's names
-        for tp, records in batch.items():
-            rebuild_until = self.source.rebuild_until.get(tp)
-            trials = self._trials_by_tp[tp]
-            for record in records:
-                item = decode_record(record)
-                replaying = rebuild_until is not None and record.offset < rebuild_until
-                if isinstance(item, DeadLetter):
-                    if not replaying:
-                        dead.append(item)
-                    continue
-                try:
-                    produced = process(item)
-                except Exception as exc:  # a rule's bug must not stop every trial: set it aside
-                    if not replaying:
-                        dead.append(_unevaluated(record, exc))
-                    continue
-                trial = item.trial
-                trials.add(trial)
+    def started(self) -> None:
+        topics = self.settings.topics
+        config = self.engine.config
+        for line in config.describe():  # what was loaded, one line each
+            log.info("loaded %s", line)
+        if config.ignored:
+            log.warning("ignored (the configuration holds them, trainsentry does not use them): %s",
+                        ", ".join(config.ignored))
+        if self._idle_limit != self.options.idle_trial_seconds:
+            log.info("quiet trials are released after %.0fs, not %.0fs: StalledTrainingRule waits "
+                     "%.0fs", self._idle_limit, self.options.idle_trial_seconds,
+                     self.engine.clock_horizon())
+        log.info("sidecar consuming %s and %s as group %r on %s", topics.tensors, topics.logs,
+                 self.settings.group_id, self.settings.bootstrap_servers)
+
+    def evaluated(self, batch: Batch, outcome: BatchOutcome) -> None:
+        metrics, now = self.metrics, time.monotonic()
+        last_seen = self._last_seen
+        for part in batch.parts:
+            tp, records = part.lane, part.records
+            trials = outcome.trials[tp]
+            self._trials_by_tp[tp].update(trials)
+            for trial in trials:
                 last_seen[trial] = now
-                if produced and not replaying:
-                    outputs.extend(produced)
-            count += len(records)
-            next_offset = records[-1].offset + 1
-            if rebuild_until is None:
-                offsets[tp] = next_offset
-            elif next_offset >= rebuild_until:  # never commit below what was committed before
-                offsets[tp] = next_offset
-                self.source.mark_rebuilt(tp)
-                log.info("%s[%d]: state rebuilt up to offset %d; now live", tp.topic, tp.partition,
-                         rebuild_until)
+                last_seen.move_to_end(trial)
             metrics.events.labels(tp.topic).inc(len(records))
-            lag = self.source.lag(tp, next_offset)
+            lag = self.source.lag(tp, records[-1].offset + 1)
             if lag is not None:
                 metrics.lag.labels(tp.topic, str(tp.partition)).set(lag)
-        metrics.evaluation.observe(time.perf_counter() - started)
-        metrics.batch_events.observe(count)
+        metrics.evaluation.observe(outcome.seconds)
+        metrics.batch_events.observe(batch.size)
         for notice in self.engine.drain_notices():
             log.warning("%s", notice)
         for trial in self.engine.drain_ended():
             self._ended.add(trial)
-        if not await self._deliver(outputs, dead, stop):
-            return  # stopping mid-outage: the inputs stay uncommitted and are processed again
-        await self.source.settle_commit()
-        self.source.commit_in_background(offsets)
+        for trial in self.engine.drain_evicted():  # said by a notice above
+            self._forget(trial)
+
+    def delivery_failed(self, error: BaseException) -> None:
+        self.metrics.delivery_failures.inc()
+
+    def delivered(self, batch: Batch, outcome: BatchOutcome) -> None:
         self.batches += 1
-        self._count_outputs(outputs, dead)
+        self._count_outputs(outcome.outputs, outcome.dead_letters)
 
-    async def _deliver(self, outputs: list[Event], dead: list[DeadLetter], stop: asyncio.Event) -> bool:
-        """Publish and wait for acknowledgement, retrying the whole batch until the broker takes it.
+    def turned(self) -> None:
+        self._release_idle_trials()
 
-        ``False`` when asked to stop before the broker took it: nothing is committed then.
-        """
-        while True:
-            try:
-                await self.sink.send_events(outputs)
-                await self.sink.send_dead_letters(dead)
-                await self.sink.flush()
-                return True
-            except KafkaError as exc:
-                self.metrics.delivery_failures.inc()
-                if not exc.retriable:  # e.g. not authorised: retrying cannot help, say so and stop
-                    raise
-                if stop.is_set():
-                    log.warning("stopping with %d output(s) undelivered (%s); their inputs stay "
-                                "uncommitted and are processed again on restart",
-                                len(outputs) + len(dead), exc)
-                    return False
-                log.warning("publishing %d output(s) failed (%s); retrying in %.1fs (offsets stay "
-                            "uncommitted)", len(outputs) + len(dead), exc, self.options.delivery_retry_seconds)
-                await asyncio.sleep(self.options.delivery_retry_seconds)
+    # -- metrics and trial state ---------------------------------------------------------------
 
     def _count_outputs(self, outputs: list[Event], dead: list[DeadLetter]) -> None:
         m = self.metrics
@@ -210,6 +165,11 @@ class Sidecar:
         stats = self.engine.stats
         m.late.set(stats.late)
         m.duplicates.set(stats.duplicate + stats.duplicate_log_lines)
+        for reason, count in stats.evicted_trials.items():
+            m.evicted_trials.labels(reason).set(count)
+        m.refused_series.set(stats.refused_series)
+        m.metric_lines_skipped.set(stats.metric_lines_skipped)
+        m.implausible_steps.set(stats.implausible_steps)
         m.rebalances.inc(self.source.rebalances - self._rebalances_counted)
         self._rebalances_counted = self.source.rebalances
         self._export_state(force=False)
@@ -227,8 +187,7 @@ class Sidecar:
     def _export_objective(self, trial: str) -> None:
         result = self.engine.objectives.result(trial) if self.engine.objectives else None
         if result is not None:
-            self.metrics.objective_final.labels(trial).set(result.final)
-            self.metrics.objective_best.labels(trial).set(result.best)
+            self.metrics.set_objective(trial, result.final, result.best)
 
     def _release_partitions(self, lost: set[TopicPartition]) -> None:
         """Drop the state of trials whose partitions went to another member."""
@@ -247,20 +206,41 @@ class Sidecar:
         for trial in released:
             log.info("trial %r ended: state released", trial)
             self._forget(trial)
-        limit = self.options.idle_trial_seconds
+        limit = self._idle_limit
         if limit is not None:
-            idle = [t for t, seen in self._last_seen.items() if now - seen >= limit]
+            idle = []
+            for trial, seen in self._last_seen.items():  # least recently seen first
+                if now - seen < limit:
+                    break
+                idle.append(trial)
             for trial in idle:
                 log.info("trial %r idle for %.0fs: state released", trial, limit)
                 self._forget(trial)
             released += idle
         self._export_state(force=bool(released))
 
+    # -- the state of an input partition, for its snapshots ------------------------------------
+
+    def partition_state(self, partition: int) -> tuple[bytes, int]:
+        """The engine's snapshot of the trials seen on input ``partition``, and their count."""
+        held = set().union(*(trials for tp, trials in self._trials_by_tp.items()
+                             if tp.partition == partition))
+        trials = [trial for trial in self.engine.trials() if trial in held]
+        return self.engine.snapshot(trials), len(trials)
+
+    def restore_partition(self, partition: int, state: bytes) -> int:
+        """Hold the trials of a snapshot as trials of input ``partition``; how many."""
+        trials = self.engine.restore(state)
+        now = time.monotonic()
+        for topic in (self.settings.topics.tensors, self.settings.topics.logs):
+            self._trials_by_tp[TopicPartition(topic, partition)].update(trials)
+        for trial in trials:
+            self._last_seen[trial] = now
+            self._last_seen.move_to_end(trial)
+        return len(trials)
+
     def _forget(self, trial: str) -> None:
         self.engine.forget_trial(trial)
-        self._drop_bookkeeping(trial)
-
-    def _drop_bookkeeping(self, trial: str) -> None:
         self.metrics.forget_trial(trial)
         self._last_seen.pop(trial, None)
         self._ended.discard(trial)
@@ -268,7 +248,9 @@ class Sidecar:
             trials.discard(trial)
 
 
-def _unevaluated(record: KafkaRecord, exc: Exception) -> DeadLetter:
-    log.error("evaluating %s[%d]@%d failed: %s: %s", record.topic, record.partition, record.offset,
-              type(exc).__name__, exc)
-    return dead_letter(record, f"evaluation failed: {type(exc).__name__}: {exc}")
+def _idle_limit(idle_seconds: float | None, horizon: float | None) -> float | None:
+    """How long a trial may be quiet before its state is released: never before a rule judging
+    silence (StalledTrainingRule) could have fired on it."""
+    if idle_seconds is None or horizon is None or idle_seconds > horizon + IDLE_MARGIN_SECONDS:
+        return idle_seconds
+    return horizon + IDLE_MARGIN_SECONDS

@@ -32,7 +32,7 @@ import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -83,7 +83,10 @@ class FollowerStats:
 class AlertFollower:
     """Follows the alerts of one trial in the background.
 
-    ``rules`` keeps only alerts whose rule name or built-in rule type is listed. With
+    ``rules`` keeps only alerts whose rule name or rule type is listed. An alert whose details
+    hold ``stop_training`` says itself whether training is to stop (StalledTrainingRule's
+    ``stop_training_on_fire``): ``true`` counts whatever ``rules`` lists, ``false`` counts only
+    when ``rules`` names its rule. With
     ``from_beginning`` (the default) every alert of the trial counts, also those published before
     the follower started. With ``from_beginning=False`` only alerts whose triggering event was
     written at or after the moment the follower was created count: an alert's ``ts`` is not when
@@ -282,7 +285,7 @@ class AlertFollower:
             raise UnreadableAlert(f"a {event.type} event, not an alert")
         if event.trial != self.trial:
             raise UnreadableAlert(f"an alert of trial {brief(event.trial)} under this trial's key")
-        if self.rules is not None and event.rule not in self.rules and event.rule_type not in self.rules:
+        if not self._asks_to_stop(event):
             return
         if self.since is not None and event.ts < self.since:
             return
@@ -297,6 +300,16 @@ class AlertFollower:
                 self.on_alert(event)
             except Exception:
                 log.exception("trainsentry: the on_alert callback raised; following goes on")
+
+    def _asks_to_stop(self, event: AlertEvent) -> bool:
+        """Whether ``event`` counts for :meth:`should_stop` (see the class docstring)."""
+        named = self.rules is not None and (event.rule in self.rules or event.rule_type in self.rules)
+        stop = event.details.get("stop_training") if isinstance(event.details, Mapping) else None
+        if stop is True:
+            return True
+        if stop is False:
+            return named
+        return self.rules is None or named
 
     def _note_failure(self, what: str, exc: BaseException) -> None:
         self._failures += 1

@@ -10,12 +10,24 @@
 Every call returns at once: the event is copied into a bounded buffer and encoded and sent by a
 background thread (:mod:`.sender`). ``True`` means queued, ``False`` not saved at this step or
 dropped. The arguments are checked on the caller's thread, so a typo fails at the first call.
+
+Every ``tensor`` and ``scalar`` event carries the writer's session: one id per process
+(:func:`process_session`, new in a forked child), so that a run restarted from a checkpoint,
+which writes its steps again, is told from a repeat (docs/rules.md, "Resumed runs"). ``log``
+events carry the publisher's own session, since their ``seq`` counts per publisher.
+
+For ClassImbalance, :meth:`TensorPublisher.labels` and :meth:`TensorPublisher.predictions`
+publish a step's true classes and predicted classes (tensors ``labels`` and ``predictions``)::
+
+    pub.labels(y, step=step)
+    pub.predictions(scores, step=step)    # scores with classes on the last axis: sent as argmax
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import os
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -33,6 +45,27 @@ from .settings import SenderSettings, default_worker
 
 # What one event costs the buffer besides its array bytes: a generous estimate of its msgpack size.
 EVENT_OVERHEAD_BYTES = 192
+LABELS, PREDICTIONS = "labels", "predictions"  # ClassImbalance's tensors (and their collections)
+
+
+def _new_session() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+_process_session = _new_session()
+
+
+def process_session() -> str:
+    """This process's writer session: the ``session`` of its tensor and scalar events."""
+    return _process_session
+
+
+def _renew_session() -> None:
+    global _process_session
+    _process_session = _new_session()
+
+
+os.register_at_fork(after_in_child=_renew_session)  # a forked writer is another writer
 
 
 class ArraySnapshot(Protocol):
@@ -133,6 +166,30 @@ class TensorPublisher:
         return self.send_tensor(name, array, step=step, mode=mode, global_step=global_step,
                                 collections=collections)
 
+    def labels(self, labels: np.ndarray, *, step: int, mode: str = "TRAIN",
+               global_step: int | None = None, name: str = LABELS) -> bool:
+        """Publish a step's true class ids (ClassImbalance pairs them with :meth:`predictions`)."""
+        return self.tensor(name, labels, step=step, mode=mode, global_step=global_step,
+                           collections=(LABELS,))
+
+    def predictions(self, predictions: np.ndarray, *, step: int, mode: str = "TRAIN",
+                    global_step: int | None = None, name: str = PREDICTIONS,
+                    argmax: bool | None = None) -> bool:
+        """Publish a step's predicted classes.
+
+        Scores with classes on the last axis (a floating array of two or more dimensions) are sent
+        as their argmax, the class ids ClassImbalance reads with its defaults; ``argmax=False``
+        sends them as they are (then set the rule's ``argmax = true``), ``argmax=True`` always
+        reduces the last axis.
+        """
+        array = np.asarray(predictions)
+        if sends_argmax(argmax, array.ndim, array.dtype.kind == "f"):
+            if not self.save_plan.should_save(int(step), mode, (PREDICTIONS,)):
+                return False
+            array = array.argmax(axis=-1)
+        return self.tensor(name, array, step=step, mode=mode, global_step=global_step,
+                           collections=(PREDICTIONS,))
+
     # The two below skip the save schedule and the argument checks: they are for callers that
     # already asked should_save() and hold valid arguments (the PyTorch hook, at its saved steps).
 
@@ -142,7 +199,7 @@ class TensorPublisher:
         if not hasattr(value, "resolve"):
             value = float(value)
         fields = (self.trial, time.time(), mode, step, name, value, self.worker, global_step,
-                  collections)
+                  collections, _process_session)
         return self._sender.submit(self.topics.tensors, self._key, fields, _encode_scalar,
                                    EVENT_OVERHEAD_BYTES + len(name))
 
@@ -153,7 +210,7 @@ class TensorPublisher:
         reduce = (self.reductions_above_bytes is not None and nbytes > self.reductions_above_bytes
                   ) or nbytes > self._max_data_bytes
         draft = (self.trial, time.time(), mode, step, name, self.worker, global_step, collections,
-                 array, reduce)
+                 array, reduce, _process_session)
         # The copy is held until the sender thread has encoded it: it counts in full.
         return self._sender.submit(self.topics.tensors, self._key, draft, _encode_tensor,
                                    EVENT_OVERHEAD_BYTES + len(name) + nbytes)
@@ -215,18 +272,24 @@ def _check_steps(mode: str, step: int, global_step: int | None) -> tuple[int, in
 
 # --- encoders: they run on the sender thread -------------------------------------------------
 
+def sends_argmax(argmax: bool | None, ndim: int, floating: bool) -> bool:
+    """Whether predictions are reduced to their argmax (see :meth:`TensorPublisher.predictions`)."""
+    return argmax if argmax is not None else (ndim >= 2 and floating)
+
+
 def _encode_scalar(fields: tuple[Any, ...]) -> bytes:
-    trial, ts, mode, step, name, value, worker, global_step, collections = fields
+    trial, ts, mode, step, name, value, worker, global_step, collections, session = fields
     if hasattr(value, "resolve"):
         value = float(value.resolve().reshape(-1)[0])
-    return encode(ScalarEvent(trial, ts, mode, step, name, value, worker, global_step, collections))
+    return encode(ScalarEvent(trial, ts, mode, step, name, value, worker, global_step, collections,
+                              session))
 
 
 def _encode_tensor(draft: tuple[Any, ...]) -> bytes:
-    trial, ts, mode, step, name, worker, global_step, collections, source, reduce = draft
+    trial, ts, mode, step, name, worker, global_step, collections, source, reduce, session = draft
     array = source if isinstance(source, np.ndarray) else source.resolve()
     fields = dict(trial=trial, ts=ts, mode=mode, step=step, name=name, worker=worker,
-                  global_step=global_step, collections=collections)
+                  global_step=global_step, collections=collections, session=session)
     if reduce:
         return encode(TensorEvent(reductions=reduce_array(array), **fields))
     return encode(TensorEvent.from_array(array, **fields))

@@ -10,7 +10,10 @@ At a saved step the hook publishes:
 
 - the parameters as they enter the step (collections ``weights`` and ``biases``, e.g. ``fc1.weight``),
 - their gradients once backward has accumulated them (``gradients``, ``fc1.weight.grad``),
-- the loss (``losses``, a scalar event),
+- the loss (``losses``, a scalar event), in TRAIN and EVAL mode alike: after ``model.eval()`` a
+  forward pass is an EVAL step, so validation losses come beside training ones (for Overfit),
+- the step's labels and predictions when the loop passes them (:meth:`~TrainsentryHook.record_labels`,
+  :meth:`~TrainsentryHook.record_predictions`: tensors ``labels``, ``predictions``; ClassImbalance),
 - the inputs of ``nn.ReLU``, ``nn.Tanh`` and ``nn.Sigmoid`` modules (``relu_input``, ``tanh_input``
   and ``sigmoid_input``, e.g. ``act1.relu_input``), and of the same activations called as
   functions in a ``forward`` (``F.relu(x)``, ``torch.tanh(x)``, ``x.sigmoid()``: see
@@ -39,7 +42,7 @@ from torch.utils.hooks import RemovableHandle
 from trainsentry.protocol.settings import ENV_TRIAL
 
 from .delivery_ledger import SenderStats
-from .publisher import TensorPublisher
+from .publisher import LABELS, PREDICTIONS, TensorPublisher, sends_argmax
 from .save_config import SaveConfig
 from .settings import SenderSettings
 from .torch_functional import FunctionalActivations
@@ -53,7 +56,8 @@ ACTIVATIONS: Mapping[type[nn.Module], str] = {
     nn.Sigmoid: "sigmoid_input",
 }
 
-_ONE = {name: (name,) for name in (WEIGHTS, BIASES, GRADIENTS, LOSSES, *ACTIVATIONS.values())}
+_COLLECTIONS = (WEIGHTS, BIASES, GRADIENTS, LOSSES, LABELS, PREDICTIONS, *ACTIVATIONS.values())
+_ONE = {name: (name,) for name in _COLLECTIONS}
 
 # dtypes numpy (and the protocol) cannot carry are widened on the sender thread.
 _WIDEN = {torch.bfloat16: torch.float32}
@@ -122,7 +126,7 @@ class TrainsentryHook:
         # Collections grouped by their SaveConfig: one should_save() per distinct config and step.
         plan = self.publisher.save_plan
         by_config: dict[int, tuple[SaveConfig, list[str]]] = {}
-        for name in (WEIGHTS, BIASES, GRADIENTS, LOSSES, *ACTIVATIONS.values()):
+        for name in _COLLECTIONS:
             config = plan.config_for(name)
             by_config.setdefault(id(config), (config, []))[1].append(name)
         self._schedule = [(config, frozenset(names)) for config, names in by_config.values()]
@@ -185,6 +189,28 @@ class TrainsentryHook:
         except Exception:
             self._cannot_capture(name)
             return False
+
+    def record_labels(self, labels: torch.Tensor, name: str = LABELS) -> bool:
+        """Publish the current step's true class ids if labels are saved at it (ClassImbalance);
+        call it after the step's forward pass, as :meth:`record_predictions`."""
+        if LABELS not in self._saving:
+            return False
+        return self._publish(name, torch.as_tensor(labels), LABELS)
+
+    def record_predictions(self, predictions: torch.Tensor, name: str = PREDICTIONS,
+                           argmax: bool | None = None) -> bool:
+        """Publish the current step's predictions if they are saved at it (ClassImbalance).
+
+        Scores with classes on the last axis (logits: a floating tensor of two or more dimensions)
+        are sent as their argmax, the class ids the rule reads with its defaults; ``argmax=False``
+        sends them as they are (then set the rule's ``argmax = true``).
+        """
+        if PREDICTIONS not in self._saving:
+            return False
+        tensor = torch.as_tensor(predictions).detach()
+        if sends_argmax(argmax, tensor.ndim, tensor.is_floating_point()):
+            tensor = tensor.argmax(dim=-1)
+        return self._publish(name, tensor, PREDICTIONS)
 
     def stats(self) -> SenderStats:
         return self.publisher.stats()
@@ -266,12 +292,14 @@ class TrainsentryHook:
         if isinstance(output, torch.Tensor) and output.numel() == 1:
             self.record_loss(output)
 
-    def _publish(self, name: str, tensor: torch.Tensor, collection: str) -> None:
+    def _publish(self, name: str, tensor: torch.Tensor, collection: str) -> bool:
         try:
-            self.publisher.send_tensor(name, TensorSnapshot(tensor), step=self.step, mode=self.mode,
-                                       global_step=self.global_step, collections=_ONE[collection])
+            return self.publisher.send_tensor(
+                name, TensorSnapshot(tensor), step=self.step, mode=self.mode,
+                global_step=self.global_step, collections=_ONE[collection])
         except Exception:  # runs inside forward and backward: an odd tensor must not break them
             self._cannot_capture(name)
+            return False
 
     def _cannot_capture(self, name: str) -> None:
         if name not in self._unpublishable:

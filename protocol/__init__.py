@@ -20,9 +20,27 @@ field 'v': unsupported protocol version: 2
 
 from .codec import decode, encode, to_wire
 from .events import (
-    DTYPES, MAX_COLLECTIONS, MAX_DIM_SIZE, MAX_DIMS, MAX_INT, MAX_LINE_CHARS, MAX_NAME_CHARS,
-    MAX_RECORD_BYTES, MAX_TRIAL_CHARS, MAX_WORKER_CHARS, MODES, REDUCTIONS, STREAMS, VERSION,
-    AlertEvent, Event, LogEvent, MetricEvent, ProtocolError, ScalarEvent, TensorEvent,
+    DTYPES,
+    MAX_COLLECTIONS,
+    MAX_DIM_SIZE,
+    MAX_DIMS,
+    MAX_INT,
+    MAX_LINE_CHARS,
+    MAX_NAME_CHARS,
+    MAX_RECORD_BYTES,
+    MAX_TRIAL_CHARS,
+    MAX_WORKER_CHARS,
+    MODES,
+    REDUCTIONS,
+    STREAMS,
+    VERSION,
+    AlertEvent,
+    Event,
+    LogEvent,
+    MetricEvent,
+    ProtocolError,
+    ScalarEvent,
+    TensorEvent,
 )
 from .replay_file import FileReadResult, iter_file
 from .topics import Topics

@@ -19,7 +19,8 @@ field 'v': unsupported protocol version: 2
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import msgpack
 

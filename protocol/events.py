@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Union
+from typing import Any
 
 import numpy as np
 
@@ -87,7 +88,7 @@ class TensorEvent:
         return np.frombuffer(self.data, dtype=DTYPES[self.dtype]).reshape(self.shape)
 
     @classmethod
-    def from_array(cls, array: np.ndarray, **fields: Any) -> "TensorEvent":
+    def from_array(cls, array: np.ndarray, **fields: Any) -> TensorEvent:
         """Build an event carrying ``array``'s bytes (C order, little-endian)."""
         arr = np.asarray(array)
         if arr.dtype.name not in DTYPES:
@@ -166,7 +167,7 @@ class AlertEvent:
     type = "alert"
 
 
-Event = Union[TensorEvent, ScalarEvent, LogEvent, MetricEvent, AlertEvent]
+Event = TensorEvent | ScalarEvent | LogEvent | MetricEvent | AlertEvent
 
 
 # Every field each type defines; any other field is accepted and ignored (that is how v1 grows).

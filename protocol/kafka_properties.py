@@ -32,9 +32,10 @@ from __future__ import annotations
 import importlib
 import os
 import ssl
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ENV_KAFKA_CONFIG = "TRAINSENTRY_KAFKA_CONFIG"
 ENV_PREFIX = "KAFKA_"
@@ -85,7 +86,7 @@ class KafkaProperties:
     @classmethod
     def load(cls, path: str | os.PathLike[str] | None = None,
              overrides: Mapping[str, str] | None = None,
-             environ: Mapping[str, str] = os.environ) -> "KafkaProperties":
+             environ: Mapping[str, str] = os.environ) -> KafkaProperties:
         """File (``path``, else ``$TRAINSENTRY_KAFKA_CONFIG``), then environment, then ``overrides``."""
         values: dict[str, str] = {}
         sources: dict[str, str] = {}

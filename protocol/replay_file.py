@@ -4,6 +4,12 @@ An object that is not a valid event is skipped and counted; bytes that cannot be
 file, with their byte offset reported, and everything before them is kept (docs/protocol.md,
 "Replay files").
 
+Each object is measured before it is built: one unpacker skips over it (walking its headers,
+building nothing); a second one, fed the same bytes, builds it when it is at most
+:data:`~.events.SCAN_ABOVE_BYTES` long, and a larger one is decoded as a Kafka record is, its
+structure checked first (:func:`~.shape_scan.check_shape`). So a file is held to the limits of a
+record: a small object cannot expand into millions of values.
+
 >>> import io
 >>> from trainsentry.protocol.codec import encode
 >>> from trainsentry.protocol.events import ScalarEvent
@@ -18,14 +24,17 @@ file, with their byte offset reported, and everything before them is kept (docs/
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import msgpack
 
-from .codec import unpacker
-from .events import Event, ProtocolError
+from .codec import _UNPACK_LIMITS, decode, unpacker
+from .events import SCAN_ABOVE_BYTES, Event, ProtocolError
 from .validation import validate
+
+MAX_REASONS = 100
 
 
 @dataclass
@@ -41,31 +50,54 @@ def iter_file(stream: BinaryIO, result: FileReadResult, chunk: int = 1 << 20) ->
     """Yield the valid events of a replay file; count the rest in ``result``.
 
     Invalid objects are skipped; bytes that cannot be decoded end the file, and their byte offset is
-    recorded (everything before them has been yielded).
+    recorded (everything before them has been yielded). So does an object larger than a record may
+    be (:data:`~.events.MAX_RECORD_BYTES`).
     """
-    stream_unpacker = unpacker()
+    measure = unpacker()  # finds where each object ends, building nothing
+    # Builds what was measured. Its extension values come out as values, which validation refuses
+    # by name: an error raised inside an unpacker would leave it in the middle of an object.
+    build = msgpack.Unpacker(raw=False, strict_map_key=False, unicode_errors="surrogateescape",
+                             **_UNPACK_LIMITS)
     fed = consumed = 0
     while True:
         buf = stream.read(chunk)
         if not buf:
             break
-        stream_unpacker.feed(buf)
+        try:
+            measure.feed(buf)
+            build.feed(buf)
+        except msgpack.BufferFull:  # one object beyond MAX_RECORD_BYTES, still incomplete
+            result.undecodable_at = consumed
+            return
         fed += len(buf)
         while True:
             start = consumed
             try:
-                obj = stream_unpacker.unpack()
+                measure.skip()
             except msgpack.OutOfData:
                 break
-            except Exception:
+            except Exception:  # malformed bytes, or nested beyond the unpacker's own stack
                 result.undecodable_at = start
                 return
-            consumed = stream_unpacker.tell()
+            consumed = measure.tell()
             try:
-                yield validate(obj)
+                if consumed - start <= SCAN_ABOVE_BYTES:  # too short to hold more values than the bound
+                    event = validate(build.unpack())
+                else:  # read as bytes, its structure checked before it is built (as a record is)
+                    event = decode(build.read_bytes(consumed - start))
             except ProtocolError as exc:
-                result.invalid += 1
-                if len(result.reasons) < 100:
-                    result.reasons.append(f"offset {start}: {exc}")
+                _invalid(result, start, str(exc))
+                continue
+            except Exception:  # noqa: BLE001 - measured whole, yet not built: stop at it
+                result.undecodable_at = start
+                return
+            yield event
     if consumed < fed:  # a truncated last object
         result.undecodable_at = consumed
+
+
+def _invalid(result: FileReadResult, offset: int, reason: str) -> None:
+    result.invalid += 1
+    if len(result.reasons) < MAX_REASONS:
+        result.reasons.append(f"offset {offset}: {reason}")
+

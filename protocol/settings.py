@@ -12,7 +12,7 @@ sidecar's :class:`~trainsentry.consumers.settings.KafkaSettings` and every comma
 from __future__ import annotations
 
 import os
-from typing import Mapping
+from collections.abc import Mapping
 
 ENV_BOOTSTRAP = "KAFKA_BOOTSTRAP_SERVERS"
 ENV_TOPIC_PREFIX = "TRAINSENTRY_TOPIC_PREFIX"

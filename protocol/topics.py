@@ -9,21 +9,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from .settings import DEFAULT_TOPIC_PREFIX, resolve_topic_prefix
 
 
 @dataclass(frozen=True)
 class Topics:
-    """The five topics of one deployment: inputs (tensors, logs) and outputs (metrics, alerts,
-    dead letters)."""
+    """The six topics of one deployment: inputs (tensors, logs), outputs (metrics, alerts, dead
+    letters) and the sidecar's own snapshots of its state."""
 
     prefix: str = DEFAULT_TOPIC_PREFIX
 
     @classmethod
-    def from_env(cls, prefix: str | None = None, environ: Mapping[str, str] = os.environ) -> "Topics":
+    def from_env(cls, prefix: str | None = None, environ: Mapping[str, str] = os.environ) -> Topics:
         """``prefix``, else ``$TRAINSENTRY_TOPIC_PREFIX``, else the default."""
         return cls(resolve_topic_prefix(prefix, environ))
 
@@ -47,5 +47,9 @@ class Topics:
     def deadletter(self) -> str:
         return f"{self.prefix}.deadletter"
 
+    @property
+    def snapshots(self) -> str:
+        return f"{self.prefix}.snapshots"
+
     def all(self) -> tuple[str, ...]:
-        return (self.tensors, self.logs, self.metrics, self.alerts, self.deadletter)
+        return (self.tensors, self.logs, self.metrics, self.alerts, self.deadletter, self.snapshots)

@@ -7,15 +7,37 @@ the full checks, which accept everything else that is valid and name the first p
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import msgpack
 
 from .events import (
-    DTYPES, KNOWN_FIELDS, MAX_COLLECTIONS, MAX_DEPTH, MAX_DIM_SIZE, MAX_DIMS, MAX_ELEMENTS, MAX_INT,
-    MAX_LINE_CHARS, MAX_NAME_CHARS, MAX_SESSION_CHARS, MAX_TRIAL_CHARS, MAX_WORKER_CHARS, MODES,
-    REDUCTIONS, SEVERITIES, STREAMS, VERSION, AlertEvent, Event, LogEvent, MetricEvent,
-    ProtocolError, ScalarEvent, TensorEvent,
+    DTYPES,
+    KNOWN_FIELDS,
+    MAX_COLLECTIONS,
+    MAX_DEPTH,
+    MAX_DIM_SIZE,
+    MAX_DIMS,
+    MAX_ELEMENTS,
+    MAX_INT,
+    MAX_LINE_CHARS,
+    MAX_NAME_CHARS,
+    MAX_SESSION_CHARS,
+    MAX_TRIAL_CHARS,
+    MAX_WORKER_CHARS,
+    MODES,
+    REDUCTIONS,
+    SEVERITIES,
+    STREAMS,
+    VERSION,
+    AlertEvent,
+    Event,
+    LogEvent,
+    MetricEvent,
+    ProtocolError,
+    ScalarEvent,
+    TensorEvent,
 )
 from .rendering import brief
 

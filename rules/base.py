@@ -1,9 +1,12 @@
-"""What every rule shares: the value a rule sees, the finding it returns, its parameters.
+"""What every rule shares: the value a rule sees, the finding it returns, its parameters, its state.
 
-A rule is a small stateful operator: :meth:`Rule.observe` takes one in-order value of one series
-and may return a :class:`Finding`; :meth:`Rule.forget` drops a trial's state;
-:meth:`Rule.state_bytes` sizes what it holds. Rules never see Kafka, wall clocks or out-of-order
-steps: the engine routes, orders and de-duplicates before a rule is asked.
+A rule is a small stateful operator, written per key: the engine owns every rule's state, keyed by
+(trial, rule, :meth:`Rule.state_key`), and hands the state of the key in with each value.
+:meth:`Rule.new_state` makes the state of a key seen for the first time; :meth:`Rule.observe` takes
+that state and one in-order value of one series, updates the state in place and may return a
+:class:`Finding`. Rules never see Kafka, wall clocks or out-of-order steps, and never hold state of
+their own between calls: the engine routes, orders and de-duplicates before a rule is asked, and
+forgets, sizes, snapshots and restores the states (docs/rules.md, "Writing a rule").
 
 A series is (trial, worker, view, tensor). A :class:`View` says which written modes feed it and how
 its steps are numbered; the mode an alert names is the view's ``mode``.
@@ -19,18 +22,18 @@ its steps are numbered; the mode an alert names is the view's ``mode``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping, NamedTuple
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import numpy as np
 
-from .params import parse_bool
+from .params import optional, parse_bool, severity
 from .selection import TensorSelection
 
 MODES = ("TRAIN", "EVAL", "PREDICT", "GLOBAL")
 
-# Rough bytes of one dict entry holding a small tuple key and a small object: used by state_bytes().
-ENTRY_BYTES = 200
+StateT = TypeVar("StateT")
 
 
 class ConfigError(ValueError):
@@ -71,7 +74,7 @@ _BY_MODE = {"TRAIN": TRAIN, "EVAL": EVAL, "PREDICT": PREDICT}
 
 
 def mode_views(mode: str | None) -> dict[str, tuple[View, ...]]:
-    """Written mode -> the views it feeds, for a rule's ``mode`` parameter (RULES.md, mode choice).
+    """Written mode -> the views it feeds, for a rule's ``mode`` parameter (docs/rules.md, mode choice).
 
     Absent: EVAL and TRAIN independently, GLOBAL-written events as their own series, PREDICT never.
     ``GLOBAL``: every event, numbered by global step. Any other mode: that mode only.
@@ -114,7 +117,7 @@ class Observation:
     @classmethod
     def of(cls, name: str, step: int, value: float | None = None, data: Any = None, *,
            trial: str = "trial", worker: str = "0", mode: str = "TRAIN",
-           collections: tuple[str, ...] = (), ts: float = 0.0) -> "Observation":
+           collections: tuple[str, ...] = (), ts: float = 0.0) -> Observation:
         """An observation built by hand (examples and tests); ``data`` may be any array-like."""
         array = None if data is None else np.asarray(data)
         if value is None and array is not None and array.size == 1:
@@ -161,22 +164,43 @@ class Param:
 # Parameters every rule accepts on top of its own.
 SHARED_PARAMS: Mapping[str, Param] = {
     "stop_at_first": Param(parse_bool, False, "stop the rule for a trial after its first alert"),
+    "severity": Param(optional(severity), None,
+                      "info, warning or error, carried on its alerts; none: the rule type's default"),
 }
 
 
-class Rule(ABC):
-    """Base of the built-in rules.
+class Rule(ABC, Generic[StateT]):
+    """Base of every rule, built-in or written by a user.
 
-    Subclasses set ``rule_type`` and ``params`` and implement :meth:`selects`, :meth:`observe`,
-    :meth:`forget`; in ``__init__`` they set ``self.views_by_mode`` (written mode -> views) unless
-    the default mode choice applies, and ``self.selection`` when they select by collections and
-    regexes.
-    ``skipped`` counts inputs a rule selected but could not use, by reason.
+    Subclasses set ``rule_type`` and ``params`` and implement :meth:`selects` and :meth:`observe`,
+    and :meth:`new_state` when they keep state; :meth:`state_key` says which values share one
+    state (by default one series). In ``__init__`` they set ``self.views_by_mode`` (written mode ->
+    views) unless the default mode choice applies, and ``self.selection`` when they select by
+    collections and regexes. ``skipped`` counts inputs a rule selected but could not use, by reason.
+
+    ``rule_type`` names the rule in alerts; a configuration that names a rule by import path or
+    entry point sets it on the instance to that name. ``default_severity`` is the severity of its
+    alerts when the configuration sets none. ``state_spans_series`` declares a :meth:`state_key`
+    that groups several series of a worker (a loss's TRAIN and EVAL values, the tensors of one
+    step): in a resumed run (a new writer session) the engine restarts such a state on the first
+    value of the new session it receives, where a state of one series restarts with its series.
+
+    A state is plain data: builtin containers, numbers, strings, numpy arrays of numbers,
+    ``collections.deque`` and instances of classes defined in the rule's own module (``__slots__``
+    keep them small). The engine sizes it by walking it and snapshots it by rebuilding exactly those
+    types, so a state must not hold functions, files, locks or objects of other modules.
     """
 
-    rule_type: ClassVar[str]
-    params: ClassVar[Mapping[str, Param]]
+    rule_type: str  # a class attribute; the instance's when configured by path or entry point
+    params: ClassVar[Mapping[str, Param]] = {}
+    default_severity: ClassVar[str] = "warning"
+    state_spans_series: ClassVar[bool] = False
     selection: TensorSelection | None = None  # set by rules that select by collections and regexes
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "rule_type" not in vars(cls):  # a rule that names none is named after its class
+            cls.rule_type = cls.__name__
 
     def __init__(self, name: str | None = None, **values: Any) -> None:
         self.name = name or self.rule_type
@@ -184,16 +208,19 @@ class Rule(ABC):
         for key, value in resolved.items():
             setattr(self, key, value)
         self.stop_at_first: bool = resolved["stop_at_first"]
+        self.severity: str = resolved["severity"]
         self.views_by_mode: dict[str, tuple[View, ...]] = mode_views(None)
         self.skipped: dict[str, int] = {}
 
     @classmethod
-    def resolve_params(cls, name: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    def resolve_params(cls, name: str, given: Mapping[str, Any], *,
+                       rule_type: str | None = None) -> dict[str, Any]:
         """Every parameter's value: the given ones parsed, the others at their default.
 
-        Raises :class:`ConfigError` naming the rule and the parameter.
+        Raises :class:`ConfigError` naming the rule (``rule_type``: as the configuration names
+        its type, by default ``cls.rule_type``) and the parameter.
         """
-        owner = f"rule {name!r} ({cls.rule_type})"
+        owner = f"rule {name!r} ({rule_type or cls.rule_type})"
         known = {**SHARED_PARAMS, **cls.params}
         for key in given:
             if key not in known:
@@ -207,6 +234,8 @@ class Rule(ABC):
                 resolved[key] = param.parse(given[key])
             except (ValueError, TypeError) as exc:
                 raise ConfigError(owner, key, f"{exc} (got {given[key]!r})") from None
+        if resolved["severity"] is None:
+            resolved["severity"] = cls.default_severity
         try:
             return cls.finish_params(resolved)
         except ParamProblem as exc:
@@ -239,14 +268,21 @@ class Rule(ABC):
     def selects(self, name: str, collections: tuple[str, ...]) -> bool:
         """Whether the tensor ``name``, listed in ``collections``, is an input of this rule."""
 
+    def state_key(self, obs: Observation) -> Hashable:
+        """Which values share one state inside a trial; by default one series (worker, view, name).
+
+        A rule comparing the tensors of one step across layers keys by ``obs.series[:2]``
+        (worker, view); the key must be a hashable of str, int and tuples (snapshots keep it).
+        """
+        return obs.series
+
+    def new_state(self) -> StateT | None:
+        """The state of a key seen for the first time; :meth:`observe` updates it in place.
+
+        ``None`` (the default): the rule keeps no state, each evaluation uses one value only.
+        """
+        return None
+
     @abstractmethod
-    def observe(self, obs: Observation) -> Finding | None:
+    def observe(self, state: StateT, obs: Observation) -> Finding | None:
         """Take the next in-order value of a selected series; return a finding when the rule fires."""
-
-    @abstractmethod
-    def forget(self, trial: str) -> None:
-        """Release everything held for ``trial``."""
-
-    def state_bytes(self) -> int:
-        """Approximate bytes of window state held (arrays dominate; bookkeeping is estimated)."""
-        return 0

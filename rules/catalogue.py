@@ -24,6 +24,7 @@ Intro
 | parameter | default | meaning |
 |---|---|---|
 | `stop_at_first` | `false` | stop the rule for a trial after its first alert |
+| `severity` | none | info, warning or error, carried on its alerts; none: the rule type's default |
 <!-- /rule-params -->
 Outro
 <BLANKLINE>

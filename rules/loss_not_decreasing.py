@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections import deque
 from typing import Any
 
-from .base import ENTRY_BYTES, Finding, Observation, Param, Rule, mode_views
+from .base import Finding, Observation, Param, Rule, mode_views
 from .params import integer, mode, names, number, parse_bool, patterns
 from .selection import TensorSelection
 
@@ -14,20 +13,21 @@ class _LossWindow:
     """The saved steps of one loss series that can still be a reference, and the last evaluation.
 
     Only the newest step ``<= s - num_steps`` and the steps after it can serve a future step, so at
-    most ``num_steps + 1`` entries are kept.
+    most ``num_steps + 1`` entries are kept (in a list: for a few entries a deque takes ten times
+    the memory).
     """
 
     __slots__ = ("saved", "last_evaluated")
 
     def __init__(self) -> None:
-        self.saved: deque[tuple[int, float, float]] = deque()  # (step, value, ts)
+        self.saved: list[tuple[int, float, float]] = []  # (step, value, ts), oldest first
         self.last_evaluated: int | None = None
 
 
-class LossNotDecreasing(Rule):
+class LossNotDecreasing(Rule[_LossWindow]):
     """Fires when a loss did not decrease by ``diff_percent`` over ``num_steps`` steps.
 
-    RULES.md, "LossNotDecreasing". For the current saved step ``s`` of a loss series, the reference
+    docs/rules.md, "LossNotDecreasing". For the current saved step ``s`` of a loss series, the reference
     ``p`` is the newest saved step with ``p <= s - num_steps`` (none: no evaluation). The first
     evaluation is at the first saved step that has a reference, each next one at the first saved
     step ``>= last evaluated step + num_steps``. It fires iff::
@@ -42,7 +42,7 @@ class LossNotDecreasing(Rule):
     Each selected loss is its own series. Mode: absent, EVAL and TRAIN (and GLOBAL-written events)
     are evaluated independently; given, only that mode (GLOBAL: every event by global step).
 
-    Where RULES.md departs from SageMaker's documentation:
+    Where this rule departs from SageMaker's documentation:
 
     * the comparison above fires only when the loss rose by ``diff_percent`` percent or more; the
       documentation describes ``diff_percent`` as the minimum decrease required;
@@ -54,21 +54,22 @@ class LossNotDecreasing(Rule):
 
     Examples
     --------
-    The RULES.md test vector: losses saved every 4 steps, defaults.
+    The docs/rules.md test vector: losses saved every 4 steps, defaults.
 
-    >>> rule = LossNotDecreasing()
+    >>> from trainsentry.rules.rule_run import RuleRun
+    >>> run = RuleRun(LossNotDecreasing())
     >>> for step, loss in zip(range(0, 20, 4), [0.3, 0.33, 0.31, 0.30, 0.28]):
-    ...     found = rule.observe(Observation.of("loss", step, loss, collections=("losses",)))
+    ...     found = run.feed(Observation.of("loss", step, loss, collections=("losses",)))
     ...     if found:
     ...         print(found.step, found.message)
     12 loss did not decrease over 12 steps: 0.3 at step 12, 0.3 at step 0 (fires at >= 0.3)
 
     With ``diff_percent = 20`` the first alert is at step 24 (0.42 against 0.30 at step 12).
 
-    >>> rule = LossNotDecreasing(diff_percent="20")
+    >>> run = RuleRun(LossNotDecreasing(diff_percent="20"))
     >>> values = [0.3, 0.33, 0.31, 0.30, 0.28, 0.2, 0.42]
-    >>> [f.step for s, v in zip(range(0, 28, 4), values)
-    ...  if (f := rule.observe(Observation.of("loss", s, v, collections=("losses",))))]
+    >>> [f.step for f in run.feed_all(Observation.of("loss", s, v, collections=("losses",))
+    ...                               for s, v in zip(range(0, 28, 4), values))]
     [24]
     """
 
@@ -94,32 +95,28 @@ class LossNotDecreasing(Rule):
         self.views_by_mode = mode_views(self.mode)
         losses = ("losses",) if self.use_losses_collection else ()
         self.selection = TensorSelection(self.collection_names + losses, self.tensor_regex)
-        self._windows: dict[str, dict[tuple[str, str, str], _LossWindow]] = {}
 
     def selects(self, name: str, collections: tuple[str, ...]) -> bool:
         return self.selection.empty or self.selection.matches(name, collections)
 
-    def observe(self, obs: Observation) -> Finding | None:
+    def new_state(self) -> _LossWindow:
+        return _LossWindow()
+
+    def observe(self, window: _LossWindow, obs: Observation) -> Finding | None:
         cur = obs.value
         if cur is None:
             self.skip("not one element" if obs.data is not None else "no data")
             return None
-        windows = self._windows.get(obs.trial)
-        if windows is None:
-            windows = self._windows[obs.trial] = {}
-        window = windows.get(obs.series)
-        if window is None:
-            window = windows[obs.series] = _LossWindow()
         step, saved = obs.step, window.saved
         newest_reference = step - self.num_steps
         while len(saved) > 1 and saved[1][0] <= newest_reference:
-            saved.popleft()
+            del saved[0]  # a few entries: cheaper than a deque, in time and in memory
         reference = saved[0] if saved and saved[0][0] <= newest_reference else None
         saved.append((step, cur, obs.ts))
         if reference is None:
             return None
         last = window.last_evaluated
-        if last is not None and step < last + self.num_steps:
+        if last is not None and newest_reference < last:  # step < last + num_steps
             return None
         window.last_evaluated = step
         ref_step, prev, ref_ts = reference
@@ -134,13 +131,3 @@ class LossNotDecreasing(Rule):
              "reference_value": prev, "threshold": limit, "num_steps": self.num_steps,
              "diff_percent": self.diff_percent},
             max(obs.ts, ref_ts))
-
-    def forget(self, trial: str) -> None:
-        self._windows.pop(trial, None)
-
-    def state_bytes(self) -> int:
-        total = 0
-        for windows in self._windows.values():
-            for window in windows.values():
-                total += ENTRY_BYTES + 80 * len(window.saved)
-        return total

@@ -17,7 +17,8 @@ in the objective's direction. Non-finite values are published as metrics but nev
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import MutableMapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 from .base import ConfigError
@@ -40,7 +41,7 @@ class Objective:
         object.__setattr__(self, "type", canonical)
 
 
-@dataclass
+@dataclass(slots=True)
 class ObjectiveResult:
     """One trial's objective: the final (last finite) and the best value, each with its step."""
 
@@ -54,26 +55,33 @@ class ObjectiveResult:
     values: int
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 class ObjectiveTracker:
-    """Per-trial objective results; :meth:`ranking` orders trials by final value, best first."""
+    """Per-trial objective results; :meth:`ranking` orders trials by final value, best first.
 
-    def __init__(self, objective: Objective) -> None:
+    ``results`` holds, for every trial seen in order, its result or ``None`` (no finite value
+    yet): a plain dict by default; the engine passes a view of its state store, so that the
+    results are forgotten, sized and snapshotted with their trial.
+    """
+
+    def __init__(self, objective: Objective,
+                 results: MutableMapping[str, ObjectiveResult | None] | None = None) -> None:
         self.objective = objective
         self._sign = 1.0 if objective.type == "Minimize" else -1.0
-        self._results: dict[str, ObjectiveResult] = {}
-        self._trials: dict[str, None] = {}  # every trial seen, in order
+        self._results: MutableMapping[str, ObjectiveResult | None] = {} if results is None else results
 
     def saw_trial(self, trial: str) -> None:
-        self._trials.setdefault(trial, None)
+        if trial not in self._results:
+            self._results[trial] = None
 
     def record(self, trial: str, worker: str, step: int, value: float) -> None:
-        self._trials.setdefault(trial, None)
-        if not math.isfinite(value):
-            return
         result = self._results.get(trial)
+        if not math.isfinite(value):
+            if result is None and trial not in self._results:
+                self._results[trial] = None
+            return
         if result is None:
             self._results[trial] = ObjectiveResult(trial, value, step, worker, value, step, worker, 1)
             return
@@ -81,20 +89,19 @@ class ObjectiveTracker:
         result.values += 1
         if self._sign * value < self._sign * result.best:
             result.best, result.best_step, result.best_worker = value, step, worker
+        self._results[trial] = result  # changed in place: said, so that a store sizes it again
 
     def result(self, trial: str) -> ObjectiveResult | None:
         return self._results.get(trial)
 
     def ranking(self) -> list[ObjectiveResult]:
         """Trials that emitted the objective, best final value first (ties: first seen first)."""
-        order = {trial: i for i, trial in enumerate(self._trials)}
-        return sorted(self._results.values(),
-                      key=lambda r: (self._sign * r.final, order.get(r.trial, 0)))
+        emitted = [result for result in self._results.values() if result is not None]
+        return sorted(emitted, key=lambda r: self._sign * r.final)  # stable: first seen first
 
     def never_emitted(self) -> list[str]:
         """Trials seen that never emitted a finite objective value."""
-        return [trial for trial in self._trials if trial not in self._results]
+        return [trial for trial, result in self._results.items() if result is None]
 
     def forget(self, trial: str) -> None:
         self._results.pop(trial, None)
-        self._trials.pop(trial, None)

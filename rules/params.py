@@ -12,6 +12,8 @@ with the problem; the rule's loader adds the rule and parameter names.
 (('losses', 'metrics'), (), ('weights',))
 >>> value_range("(-9.4999, 9.4999)"), value_range([-23, 16.99999])
 ((-9.4999, 9.4999), (-23.0, 16.99999))
+>>> severity("Error"), severity("warning")
+('error', 'warning')
 >>> number(at_least=0, below=100)("100")
 Traceback (most recent call last):
 ...
@@ -22,7 +24,10 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
+from trainsentry.protocol.events import SEVERITIES
 
 _MODES = ("TRAIN", "EVAL", "PREDICT", "GLOBAL")
 
@@ -146,3 +151,10 @@ def mode(value: Any) -> str | None:
     if isinstance(value, str) and value.strip().upper() in _MODES:
         return value.strip().upper()
     raise ValueError("expected one of " + ", ".join(_MODES))
+
+
+def severity(value: Any) -> str:
+    """One of info, warning, error (any case), as alerts carry it."""
+    if isinstance(value, str) and value.strip().lower() in SEVERITIES:
+        return value.strip().lower()
+    raise ValueError("expected one of " + ", ".join(SEVERITIES))

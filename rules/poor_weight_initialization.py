@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Hashable
 from typing import Any
 
 import numpy as np
 
-from .base import ENTRY_BYTES, TRAINING_VIEWS, Finding, Observation, Param, Rule
+from .base import TRAINING_VIEWS, Finding, Observation, Param, Rule
 from .params import integer, number, patterns
 
 
@@ -49,10 +50,24 @@ class _Stagnation:
         self.run = 0
 
 
-class PoorWeightInitialization(Rule):
+class _Group:
+    """What one (worker, view) of a trial holds while its steps are analysed."""
+
+    __slots__ = ("spread", "passed", "losses")
+
+    def __init__(self) -> None:
+        self.spread: _VarianceSpread | None = None  # the newest step's variance extremes
+        # Set once an activation input reaches ``steps``: the variance state is released, and an
+        # activation input of an earlier step arriving later is left out like any older one.
+        self.passed = False
+        # loss name -> its best and stale run; None once empty (an emptied dict keeps its size)
+        self.losses: dict[str, _Stagnation] | None = None
+
+
+class PoorWeightInitialization(Rule[_Group]):
     """Fires at a step ``s < steps`` when any of three initialisation checks holds.
 
-    RULES.md, "PoorWeightInitialization". At step ``s`` of a (trial, worker, mode):
+    docs/rules.md, "PoorWeightInitialization". At step ``s`` of a (trial, worker, mode):
 
     1. variance spread: over at least two activation inputs (names matching
        ``activation_inputs_regex``) at ``s``, ``max(variance) / min(variance) > threshold``, the
@@ -76,23 +91,25 @@ class PoorWeightInitialization(Rule):
     done, and a later activation input of an earlier step is left out and counted). A tensor with
     no elements has no variance or percentile: it is skipped and counted ("empty tensor").
 
-    Where RULES.md departs from SageMaker's documentation: the documentation leaves the minimum
+    Where this rule departs from SageMaker's documentation: the documentation leaves the minimum
     number of layers, 0/0, NaN, the percentile method, modes and the meaning of "patience" open; the
-    choices above are RULES.md's (patience counted in saved steps).
+    choices above are this project's (patience counted in saved steps).
 
     Examples
     --------
-    >>> rule = PoorWeightInitialization()
-    >>> rule.observe(Observation.of("l1.relu_input", 0, data=[1.0, -1.0])) is None
+    >>> from trainsentry.rules.rule_run import RuleRun
+    >>> run = RuleRun(PoorWeightInitialization())
+    >>> run.feed(Observation.of("l1.relu_input", 0, data=[1.0, -1.0])) is None
     True
-    >>> print(rule.observe(Observation.of("l2.relu_input", 0, data=[0.1, -0.1])).message)
+    >>> print(run.feed(Observation.of("l2.relu_input", 0, data=[0.1, -0.1])).message)
     poor initialisation at step 0: activation variance spread 100 > 10 (l1.relu_input / l2.relu_input)
     >>> flat = np.zeros(100)
-    >>> rule.observe(Observation.of("fc.weight.grad", 1, data=flat, collections=("gradients",))).details["checks"]
+    >>> run.feed(Observation.of("fc.weight.grad", 1, data=flat, collections=("gradients",))).details["checks"]
     {'gradient_spread': {'tensor': 'fc.weight.grad', 'spread': 0.0, 'distribution_range': 0.001}}
     """
 
     rule_type = "PoorWeightInitialization"
+    state_spans_series = True
     params = {
         "activation_inputs_regex": Param(patterns, (".*relu_input",),
                                          "regexes (re.search) of activation input names"),
@@ -115,12 +132,6 @@ class PoorWeightInitialization(Rule):
         self.views_by_mode = TRAINING_VIEWS
         self._activation = tuple(re.compile(p) for p in self.activation_inputs_regex)
         self._is_activation: dict[str, bool] = {}
-        self._spreads: dict[str, dict[tuple[str, str], _VarianceSpread]] = {}
-        self._losses: dict[str, dict[tuple[str, str, str], _Stagnation]] = {}
-        # trial -> (worker, view) groups whose activation inputs have reached ``steps``: their
-        # variance state is released, and an activation input of an earlier step that arrives
-        # after that is left out like any other input of an older step of the group.
-        self._passed: dict[str, set[tuple[str, str]]] = {}
 
     def _activation_input(self, name: str) -> bool:
         known = self._is_activation.get(name)
@@ -138,14 +149,20 @@ class PoorWeightInitialization(Rule):
         return ("gradients" in collections or "losses" in collections
                 or self._activation_input(name))
 
-    def observe(self, obs: Observation) -> Finding | None:
+    def state_key(self, obs: Observation) -> Hashable:
+        return obs.series[:2]  # (worker, view): the three checks compare the tensors of a step
+
+    def new_state(self) -> _Group:
+        return _Group()
+
+    def observe(self, group: _Group, obs: Observation) -> Finding | None:
         if obs.step >= self.steps:
-            self._release(obs)
+            self._release(group, obs)
             return None
         checks: dict[str, dict[str, Any]] = {}
         ts = obs.ts
         if self._activation_input(obs.name):
-            spread = self._variance_spread(obs)
+            spread = self._variance_spread(group, obs)
             if spread is not None:
                 checks["variance_spread"] = spread
                 ts = max(ts, spread.pop("ts"))
@@ -154,7 +171,7 @@ class PoorWeightInitialization(Rule):
             if gradient is not None:
                 checks["gradient_spread"] = gradient
         if "losses" in obs.collections:
-            stagnation = self._loss_stagnation(obs)
+            stagnation = self._loss_stagnation(group, obs)
             if stagnation is not None:
                 checks["loss_stagnation"] = stagnation
         if not checks:
@@ -164,31 +181,21 @@ class PoorWeightInitialization(Rule):
                            _describe(kind, numbers) for kind, numbers in checks.items()),
                        {"checks": checks}, ts)
 
-    def _release(self, obs: Observation) -> None:
+    def _release(self, group: _Group, obs: Observation) -> None:
         """Drop what ``obs``'s series and group hold once they are past the analysed steps.
 
         A loss series is ordered (the engine passes only newer steps), so from its first step
         ``>= steps`` on it can never fire again: its state goes. The variance state of a group goes
-        when one of its activation inputs reaches ``steps``; only a small marker of the group is
-        kept so that a straggler of an earlier step is not taken for a new step of the group.
+        when one of its activation inputs reaches ``steps``; only a marker that the group is done is
+        kept, so that a straggler of an earlier step is not taken for a new step of the group.
         """
-        trial = obs.trial
-        series = self._losses.get(trial)
-        if series is not None and series.pop(obs.series, None) is not None and not series:
-            del self._losses[trial]
+        losses = group.losses
+        if losses is not None and losses.pop(obs.name, None) is not None and not losses:
+            group.losses = None
         if self._activation_input(obs.name):
-            group_key = obs.series[:2]
-            passed = self._passed.get(trial)
-            if passed is None:
-                passed = self._passed[trial] = set()
-            elif group_key in passed:
-                return
-            passed.add(group_key)
-            groups = self._spreads.get(trial)
-            if groups is not None and groups.pop(group_key, None) is not None and not groups:
-                del self._spreads[trial]
+            group.passed, group.spread = True, None
 
-    def _variance_spread(self, obs: Observation) -> dict[str, Any] | None:
+    def _variance_spread(self, group: _Group, obs: Observation) -> dict[str, Any] | None:
         values = obs.array()
         if values is not None:
             if values.size == 0:
@@ -203,15 +210,12 @@ class PoorWeightInitialization(Rule):
             return None
         if math.isnan(variance):
             return None
-        group_key = obs.series[:2]
-        passed = self._passed.get(obs.trial)
-        if passed is not None and group_key in passed:
+        if group.passed:
             self.skip("activation input of an earlier step")
             return None
-        groups = self._spreads.setdefault(obs.trial, {})
-        spread = groups.get(group_key)
+        spread = group.spread
         if spread is None or obs.step > spread.step:
-            spread = groups[group_key] = _VarianceSpread(obs.step)
+            spread = group.spread = _VarianceSpread(obs.step)
         elif obs.step < spread.step:
             self.skip("activation input of an earlier step")
             return None
@@ -238,17 +242,19 @@ class PoorWeightInitialization(Rule):
             return None
         return {"tensor": obs.name, "spread": spread, "distribution_range": self.distribution_range}
 
-    def _loss_stagnation(self, obs: Observation) -> dict[str, Any] | None:
+    def _loss_stagnation(self, group: _Group, obs: Observation) -> dict[str, Any] | None:
         loss = obs.value
         if loss is None:
             self.skip("loss not one element" if obs.data is not None else "no data")
             return None
         if math.isnan(loss):
             return None
-        series = self._losses.setdefault(obs.trial, {})
-        state = series.get(obs.series)
+        losses = group.losses
+        if losses is None:
+            losses = group.losses = {}
+        state = losses.get(obs.name)
         if state is None:
-            series[obs.series] = _Stagnation(loss)
+            losses[obs.name] = _Stagnation(loss)
             return None
         if loss < state.best:
             state.best, state.run = loss, 0
@@ -258,17 +264,6 @@ class PoorWeightInitialization(Rule):
             return None
         return {"tensor": obs.name, "steps_without_improvement": state.run, "best": state.best,
                 "value": loss, "patience": self.patience}
-
-    def forget(self, trial: str) -> None:
-        self._spreads.pop(trial, None)
-        self._losses.pop(trial, None)
-        self._passed.pop(trial, None)
-
-    def state_bytes(self) -> int:
-        entries = sum(len(groups) for groups in self._spreads.values())
-        entries += sum(len(series) for series in self._losses.values())
-        entries += sum(len(groups) for groups in self._passed.values())
-        return ENTRY_BYTES * (entries + len(self._is_activation))
 
 
 def _tensors(checks: dict[str, dict[str, Any]]) -> tuple[str, ...]:

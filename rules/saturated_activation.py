@@ -14,10 +14,10 @@ from .selection import TensorSelection
 _PERCENT = number(at_least=0, at_most=100)
 
 
-class SaturatedActivation(Rule):
+class SaturatedActivation(Rule[None]):
     """Fires when more than ``threshold_layer`` percent of a layer's nodes are saturated.
 
-    RULES.md, "SaturatedActivation". One tensor is one layer's activation input: a tanh input if
+    docs/rules.md, "SaturatedActivation". One tensor is one layer's activation input: a tanh input if
     its name contains ``tanh``, else a sigmoid input if it contains ``sigmoid``, else skipped. Axis 0
     is the batch and every other position a node (a 1-D tensor is one node with that many samples).
     A value is active when ``min < x < max`` (strict, float64); a node's activity is the percent of
@@ -34,9 +34,9 @@ class SaturatedActivation(Rule):
     their own series, PREDICT never. Thresholds: ``threshold_tanh`` / ``threshold_sigmoid`` as
     ``(min, max)``, or the split forms ``threshold_tanh_min`` etc., which override one end.
 
-    Where RULES.md departs from SageMaker's documentation: the documentation does not say whether
+    Where this rule departs from SageMaker's documentation: the documentation does not say whether
     the bounds are strict, how NaN counts, or which modes are evaluated; the choices above are
-    RULES.md's. A name containing both ``tanh`` and ``sigmoid`` is taken as tanh (this project's
+    this project's. A name containing both ``tanh`` and ``sigmoid`` is taken as tanh (this project's
     choice).
 
     Examples
@@ -44,9 +44,9 @@ class SaturatedActivation(Rule):
     >>> rule = SaturatedActivation()
     >>> batch = np.zeros((4, 3))
     >>> batch[:, :2] = 12.0              # two of three nodes always beyond 9.4999
-    >>> print(rule.observe(Observation.of("layer1.tanh_input", 0, data=batch)).message)
+    >>> print(rule.observe(None, Observation.of("layer1.tanh_input", 0, data=batch)).message)
     layer1.tanh_input: 66.7% of 3 nodes saturated (> 50%)
-    >>> rule.observe(Observation.of("layer1.sigmoid_input", 0, data=batch)) is None  # 12 < 16.99999
+    >>> rule.observe(None, Observation.of("layer1.sigmoid_input", 0, data=batch)) is None  # 12 < 16.99999
     True
     """
 
@@ -93,7 +93,7 @@ class SaturatedActivation(Rule):
     def selects(self, name: str, collections: tuple[str, ...]) -> bool:
         return self.selection.matches(name, collections)
 
-    def observe(self, obs: Observation) -> Finding | None:
+    def observe(self, state: None, obs: Observation) -> Finding | None:
         if "tanh" in obs.name:
             function, (low, high) = "tanh", self.threshold_tanh
         elif "sigmoid" in obs.name:
@@ -129,6 +129,3 @@ class SaturatedActivation(Rule):
              "threshold_inactivity": self.threshold_inactivity,
              "threshold_layer": self.threshold_layer},
             obs.ts)
-
-    def forget(self, trial: str) -> None:
-        """Nothing to release: each evaluation uses one tensor only."""

@@ -1,4 +1,4 @@
-"""Tensor selection: the union of named collections and regex matches (RULES.md, shared semantics).
+"""Tensor selection: the union of named collections and regex matches (docs/rules.md, shared semantics).
 
 A regex matches anywhere in the name (``re.search``), not the whole name.
 

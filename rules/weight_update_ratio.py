@@ -7,15 +7,27 @@ from typing import Any
 
 import numpy as np
 
-from .base import ENTRY_BYTES, TRAINING_VIEWS, Finding, Observation, Param, Rule
+from .base import TRAINING_VIEWS, Finding, Observation, Param, Rule
 from .params import integer, names, number, optional, patterns
 from .selection import TensorSelection
 
 
-class WeightUpdateRatio(Rule):
+class _PreviousWeights:
+    """The previous saved tensor of one weight series: only it can be the next step's pair."""
+
+    __slots__ = ("step", "weights", "ts", "norm")
+
+    def __init__(self) -> None:
+        self.step = -1
+        self.weights: np.ndarray | None = None  # as written (a read-only view: no copy needed)
+        self.ts = 0.0
+        self.norm = 0.0
+
+
+class WeightUpdateRatio(Rule[_PreviousWeights]):
     """Fires when ``||W_s - W_p|| / (||W_p|| + epsilon)`` is above ``large_threshold`` or below ``small_threshold``.
 
-    RULES.md, "WeightUpdateRatio". Norms are Euclidean (Frobenius) over all elements, in float64;
+    docs/rules.md, "WeightUpdateRatio". Norms are Euclidean (Frobenius) over all elements, in float64;
     both comparisons are strict. The pair: with ``num_steps`` absent, ``p`` is the previous saved
     step of that tensor; with ``num_steps``, the newest saved step ``p < s`` with
     ``p >= s - num_steps`` (none: no evaluation). Either way only the previous saved tensor can be
@@ -28,19 +40,20 @@ class WeightUpdateRatio(Rule):
     Inputs: ``collection_names`` (default ``weights``) united with ``tensor_regex``, in the TRAIN
     series and the series written with mode GLOBAL (EVAL and PREDICT weights are ignored).
 
-    Where RULES.md departs from SageMaker's documentation: SageMaker evaluated TRAIN steps when the
+    Where this rule departs from SageMaker's documentation: SageMaker evaluated TRAIN steps when the
     run had any, else GLOBAL steps; a stream evaluates both, each as its own series.
 
     Examples
     --------
-    >>> rule = WeightUpdateRatio()
+    >>> from trainsentry.rules.rule_run import RuleRun
+    >>> run = RuleRun(WeightUpdateRatio())
     >>> w0 = np.ones(4, dtype=np.float32)
-    >>> rule.observe(Observation.of("fc.weight", 0, data=w0)) is None
+    >>> run.feed(Observation.of("fc.weight", 0, data=w0)) is None
     True
-    >>> found = rule.observe(Observation.of("fc.weight", 1, data=w0 + np.float32(1e-9)))
+    >>> found = run.feed(Observation.of("fc.weight", 1, data=w0 + np.float32(1e-9)))
     >>> found.message
     'fc.weight update ratio 0 < small_threshold 1e-08 (steps 0 -> 1)'
-    >>> rule.observe(Observation.of("fc.weight", 2, data=w0 * 50)).message
+    >>> run.feed(Observation.of("fc.weight", 2, data=w0 * 50)).message
     'fc.weight update ratio 49 > large_threshold 10 (steps 1 -> 2)'
     """
 
@@ -65,13 +78,14 @@ class WeightUpdateRatio(Rule):
         super().__init__(name, **values)
         self.views_by_mode = TRAINING_VIEWS
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
-        # trial -> series -> (step, weights as written, ts, norm): the previous saved tensor only.
-        self._previous: dict[str, dict[tuple[str, str, str], tuple[int, np.ndarray, float, float]]] = {}
 
     def selects(self, name: str, collections: tuple[str, ...]) -> bool:
         return self.selection.matches(name, collections)
 
-    def observe(self, obs: Observation) -> Finding | None:
+    def new_state(self) -> _PreviousWeights:
+        return _PreviousWeights()
+
+    def observe(self, previous: _PreviousWeights, obs: Observation) -> Finding | None:
         weights = obs.array()
         if weights is None:
             self.skip("no data")
@@ -84,12 +98,10 @@ class WeightUpdateRatio(Rule):
         flat = weights.astype(np.float64, copy=False).ravel()
         with np.errstate(all="ignore"):  # inf - inf and overflow are NaN / inf, not warnings
             norm = math.sqrt(flat.dot(flat))
-        previous = self._previous.setdefault(obs.trial, {})
-        before = previous.get(obs.series)
-        previous[obs.series] = (obs.step, weights, obs.ts, norm)  # a read-only view: no copy needed
-        if before is None:
+        prev_step, prev_weights, prev_ts, size = previous.step, previous.weights, previous.ts, previous.norm
+        previous.step, previous.weights, previous.ts, previous.norm = obs.step, weights, obs.ts, norm
+        if prev_weights is None:
             return None
-        prev_step, prev_weights, prev_ts, size = before
         if self.num_steps is not None and prev_step < obs.step - self.num_steps:
             return None
         if prev_weights.shape != weights.shape:
@@ -118,10 +130,3 @@ class WeightUpdateRatio(Rule):
             {"tensor": obs.name, "ratio": ratio, "update_norm": update, "weight_norm": size,
              "previous_step": prev_step, bound[0]: bound[1], "epsilon": self.epsilon},
             max(obs.ts, prev_ts))
-
-    def forget(self, trial: str) -> None:
-        self._previous.pop(trial, None)
-
-    def state_bytes(self) -> int:
-        return sum(ENTRY_BYTES + entry[1].nbytes
-                   for series in self._previous.values() for entry in series.values())

@@ -1,20 +1,53 @@
-"""Shared fixtures: a real Kafka-protocol broker for integration tests.
+"""Shared fixtures: a real Kafka-protocol broker for integration tests, and where they are marked.
 
 By default the embedded Tansu broker is started once per test session. ``KAFKA_BOOTSTRAP_SERVERS``
 points the suite at an existing cluster instead; ``--kafka=testcontainers`` starts Apache Kafka in
 a container where a Docker engine answers.
+
+A test is an integration test, marked ``integration`` here and nowhere else, when it uses one of
+:data:`BROKER_FIXTURES` (directly or through another fixture): the shared broker, or the broker
+binary for a test that starts brokers of its own. ``make test-unit`` deselects them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
+from trainsentry.consumers import broker
 from trainsentry.consumers.broker import EmbeddedBroker, bootstrap_from_env, delete_topics, ensure_topics
 from trainsentry.protocol import Topics
+
+BROKER_FIXTURES = frozenset({"bootstrap_servers", "broker_binary"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if BROKER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(autouse=True)
+def _aiokafka_log_level_restored() -> Iterator[None]:
+    """A command run in-process sets aiokafka's log level for its process; the next test gets it back."""
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    yield
+    logger.setLevel(level)
+
+
+@pytest.fixture(scope="session")
+def broker_binary() -> str:
+    """The embedded broker's binary, for tests that start (and stop, or kill) brokers themselves."""
+    try:
+        return broker.broker_binary()
+    except broker.BrokerError as exc:
+        pytest.skip(str(exc))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -37,7 +38,7 @@ class Dockerfile:
     instructions: list[tuple[str, str]]
 
     @classmethod
-    def read(cls, path: Path) -> "Dockerfile":
+    def read(cls, path: Path) -> Dockerfile:
         instructions, pending = [], ""
         for line in path.read_text(encoding="utf-8").splitlines():
             stripped = line.strip()

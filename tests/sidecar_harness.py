@@ -14,15 +14,15 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from aiokafka import AIOKafkaProducer
 
 from trainsentry.consumers.records import decode_dead_letter
 from trainsentry.consumers.settings import KafkaSettings
-from trainsentry.consumers.topic_reader import read_topics
+from trainsentry.consumers.sources.topic_reader import read_topics
 from trainsentry.protocol import AlertEvent, Event, LogEvent, MetricEvent, Topics, decode, encode
 
 # Short group timeouts: a Tansu rebalance round takes about session_timeout_ms / 2.
@@ -44,7 +44,7 @@ class SidecarProcess:
         self._stderr: list[str] = []
         self._reader: threading.Thread | None = None
 
-    def start(self) -> "SidecarProcess":
+    def start(self) -> SidecarProcess:
         self.process = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                         text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self._reader = threading.Thread(target=self._drain, daemon=True)
@@ -84,7 +84,7 @@ class SidecarProcess:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
-    def __enter__(self) -> "SidecarProcess":
+    def __enter__(self) -> SidecarProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -139,7 +139,7 @@ async def _collect(bootstrap_servers: str, topic: str, until_count: int | None, 
 
     try:
         await asyncio.wait_for(reader(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         pass
     return values
 

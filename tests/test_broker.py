@@ -1,6 +1,7 @@
 import asyncio
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -31,7 +32,7 @@ def test_embedded_broker_starts_serves_and_stops_without_leftovers() -> None:
         assert asyncio.run(roundtrip()) == b"hello"
     finally:
         broker.stop()
-    assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert not os.path.exists(f"/proc/{pid}") or Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z"
 
 
 def test_unreachable_cluster_is_one_clear_error() -> None:

@@ -124,12 +124,19 @@ def test_rule_defaults_are_filled_and_name_defaults_to_type():
     assert config.rules[0].build().epsilon == 1e-9
 
 
-def test_default_config_runs_every_built_in_rule():
-    assert [r.rule_type for r in Config.default().rules] == list(RULES)
+def test_default_config_runs_every_built_in_rule_that_loads_on_its_defaults():
+    needs_parameters = ("UnchangedTensor", "AllZero", "TensorVariance")
+    assert [r.rule_type for r in Config.default().rules] == [
+        rule_type for rule_type in RULES if rule_type not in needs_parameters]
 
 
-def test_empty_config_is_valid():
-    assert parse_config("") == Config() == parse_config("{}")
+def test_a_configuration_that_yields_nothing_is_an_error():
+    # a misspelt top-level key must not start a sidecar that can never alert
+    for text in ("", "{}", "[]", '{"TrainingJobName": "x"}'):
+        assert "yields no rule and no metric definition" in str(_error(text))
+    assert "ignored: TrainingJobName" in str(_error('{"TrainingJobName": "x"}'))
+    assert parse_config('[[metrics]]\nname = "a"\nregex = "a(.)"\n').metrics  # metrics alone do
+    assert Config().rules == ()  # built by hand (a test, a tool), an empty one is fine
 
 
 def _error(text: str, format: str | None = None) -> ConfigError:
@@ -194,8 +201,79 @@ def test_reserved_keys_as_rule_parameters_are_unknown_parameters_not_type_errors
 def test_unknown_rule_type_is_named():
     error = _error('[[rules]]\ntype = "LossNotDecreasingg"\nname = "x"\n')
     assert "'x'" in str(error) and "LossNotDecreasingg" in str(error) and "LossNotDecreasing," in str(error)
-    error = _error(sagemaker_rule("ExplodingTensor", "boom"))
-    assert "'boom'" in str(error) and "ExplodingTensor" in str(error)
+    error = _error(sagemaker_rule("Confusion", "boom"))  # a SageMaker rule that is not built in
+    assert "'boom'" in str(error) and "Confusion" in str(error) and "did you mean" not in str(error)
+
+
+@pytest.mark.parametrize("written, meant", [("LossNotDecreasng", "LossNotDecreasing"),
+                                            ("explodingtensor", "ExplodingTensor"),
+                                            ("VanishingGradients", "VanishingGradient"),
+                                            ("StalledTraining", "StalledTrainingRule")])
+def test_an_unknown_rule_type_suggests_the_closest_built_in_name(written, meant):
+    assert f"did you mean {meant!r}?" in str(_error(f'[[rules]]\ntype = "{written}"\n'))
+    assert f"did you mean {meant!r}?" in str(_error(sagemaker_rule(written)))
+
+
+def test_a_bare_json_list_is_the_rule_configurations(tmp_path):
+    rules = [{"RuleConfigurationName": "nan", "RuleParameters": {"rule_to_invoke": "ExplodingTensor"}}]
+    assert parse_config(json.dumps(rules)) == parse_config(json.dumps({"DebugRuleConfigurations": rules}))
+    (tmp_path / "rules.conf").write_text(json.dumps(rules))  # no extension: the content says JSON
+    assert load_config(tmp_path / "rules.conf").rules[0].name == "nan"
+
+
+def test_sagemaker_keys_that_do_not_apply_are_accepted_and_listed():
+    document = {
+        "TrainingJobName": "gan-1", "RoleArn": "arn:aws:iam::1:role/r",
+        "AlgorithmSpecification": {"TrainingImage": "img", "MetricDefinitions": [
+            {"Name": "loss", "Regex": "Loss = (.*?);"}]},
+        "DebugRuleConfigurations": [{
+            "RuleConfigurationName": "stalled", "RuleEvaluatorImage": "img", "InstanceType": "ml.t3.medium",
+            "VolumeSizeInGB": 0, "LocalPath": "/opt/ml/processing/output/rule",
+            "S3OutputPath": "s3://bucket/out",
+            "RuleParameters": {"rule_to_invoke": "LossNotDecreasing", "base_trial": "s3://bucket/run"}}]}
+    config = parse_config(json.dumps(document))
+    assert config.ignored == (
+        "TrainingJobName", "RoleArn", "AlgorithmSpecification.TrainingImage",
+        "RuleEvaluatorImage of rule 'stalled'", "InstanceType of rule 'stalled'",
+        "VolumeSizeInGB of rule 'stalled'", "LocalPath of rule 'stalled'",
+        "S3OutputPath of rule 'stalled'", "RuleParameters.base_trial of rule 'stalled'")
+    assert "base_trial" not in config.rules[0].params
+
+
+def test_near_misses_of_keys_that_are_read_and_unknown_rule_fields_are_errors():
+    error = _error(json.dumps({"DebugRuleConfiguration": []}))
+    assert error.parameter == "DebugRuleConfiguration" and "'DebugRuleConfigurations'" in str(error)
+    error = _error(json.dumps({"AlgorithmSpecification": {"MetricDefinition": []}}))
+    assert "config.AlgorithmSpecification" in str(error) and "'MetricDefinitions'" in str(error)
+    error = _error(json.dumps([{"RuleConfigurationName": "r", "RuleParameter": {}}]))
+    assert error.parameter == "RuleParameter" and "'r'" in str(error)
+    # an unknown rule parameter stays an error
+    assert _error(sagemaker_rule("LossNotDecreasing", base_trail="x")).parameter == "base_trail"
+
+
+def test_severity_in_both_formats_with_defaults_per_rule_type():
+    toml = ('[[rules]]\ntype = "LossNotDecreasing"\nseverity = "error"\n'
+            '[[rules]]\ntype = "ExplodingTensor"\n[[rules]]\ntype = "VanishingGradient"\n'
+            'severity = "Info"\n')
+    config = parse_config(toml)
+    assert [rule.params["severity"] for rule in config.rules] == ["error", "error", "info"]
+    assert [rule.build().severity for rule in config.rules] == ["error", "error", "info"]
+    assert parse_config(sagemaker_rule("LossNotDecreasing", "r", severity="error")).rules[0].params[
+        "severity"] == "error"
+    assert parse_config(sagemaker_rule("LossNotDecreasing", "r")).rules[0].params["severity"] == "warning"
+    error = _error(sagemaker_rule("LossNotDecreasing", "r", severity="critical"))
+    assert error.parameter == "severity" and "info, warning, error" in str(error)
+
+
+def test_what_was_loaded_is_described_one_line_each():
+    config = parse_config(TOML)
+    lines = config.describe()
+    assert len(lines) == len(config.rules) + len(config.metrics) + 1  # and the objective
+    assert lines[0].startswith("rule 'loss-stalled' (LossNotDecreasing, severity warning): ")
+    assert "num_steps=10" in lines[0] and "collection_names=[losses, metrics]" in lines[0]
+    assert lines[4] == "metric definition 'loss': regex 'Loss = (.*?);'"
+    assert lines[-1] == "objective: Minimize 'loss'"
+    assert all("\n" not in line for line in lines)
 
 
 def test_missing_rule_type_is_named():
@@ -239,7 +317,8 @@ def test_unknown_settings_and_fields_are_errors():
 def test_syntax_errors_are_config_errors():
     assert "not valid TOML" in str(_error("[[rules]\n"))
     assert "not valid JSON" in str(_error('{"DebugRuleConfigurations": [}'))
-    assert "expected a JSON object" in str(_error("[1]", "json"))
+    assert "expected a JSON object or a list" in str(_error("1", "json"))
+    assert "rule #1: expected an object" in str(_error("[1]", "json"))
 
 
 def test_missing_file_is_a_config_error(tmp_path):

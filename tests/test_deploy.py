@@ -24,9 +24,22 @@ import pytest
 import yaml
 
 from tests.deploy_files import (
-    COMPOSE, DEPLOY, MANIFEST, ROOT, RULES, SIDECAR_DOCKERFILE, TRAINING_DOCKERFILE, CommandLine,
-    Dockerfile, command_lines, compose_dockerfile, k8s_containers, load_compose, load_manifest,
-    pod_specs)
+    COMPOSE,
+    DEPLOY,
+    MANIFEST,
+    ROOT,
+    RULES,
+    SIDECAR_DOCKERFILE,
+    TRAINING_DOCKERFILE,
+    CommandLine,
+    Dockerfile,
+    command_lines,
+    compose_dockerfile,
+    k8s_containers,
+    load_compose,
+    load_manifest,
+    pod_specs,
+)
 from trainsentry.consumers import cli
 from trainsentry.consumers.engine import Engine
 from trainsentry.producers import tap
@@ -68,7 +81,7 @@ def test_command_line_is_accepted_by_the_cli(command: CommandLine) -> None:
     if argv and argv[0] == "tap":  # cli.main hands `tap ...` to the tap's own parser
         check_tap(argv[1:], command.where)
         return
-    namespace = parse(cli._parser(), argv, command.where)
+    namespace = parse(cli.build_parser(), argv, command.where)
     assert namespace.command != "tap", f"{command.where}: `tap` must come first to reach the log tap"
 
 
@@ -274,8 +287,8 @@ def test_compose_config_with_docker_compose() -> None:
 
 def _image_metrics_port() -> str:
     dockerfile = Dockerfile.read(SIDECAR_DOCKERFILE)
-    ports = re.findall(r"127\.0\.0\.1:(\d+)/metrics", " ".join(dockerfile.healthcheck() or []))
-    assert len(ports) == 1, "the HEALTHCHECK should probe http://127.0.0.1:PORT/metrics"
+    ports = re.findall(r"127\.0\.0\.1:(\d+)/healthz", " ".join(dockerfile.healthcheck() or []))
+    assert len(ports) == 1, "the HEALTHCHECK should probe the liveness endpoint, http://127.0.0.1:PORT/healthz"
     return ports[0]
 
 
@@ -470,9 +483,11 @@ def test_manifest_metrics_port_probes_and_scrape_annotations_agree() -> None:
     assert annotations["prometheus.io/scrape"] == "true"
     assert annotations["prometheus.io/port"] == port
     assert annotations.get("prometheus.io/path", "/metrics") == "/metrics"
-    for probe_name in ("startupProbe", "livenessProbe"):
+    # Live while the loop turns (a stuck sidecar is restarted), ready once the group is joined.
+    for probe_name, path in (("startupProbe", "/healthz"), ("livenessProbe", "/healthz"),
+                             ("readinessProbe", "/readyz")):
         probe = sidecar[probe_name]["httpGet"]
-        assert probe["path"] == "/metrics" and str(named.get(probe["port"], probe["port"])) == port
+        assert probe["path"] == path and str(named.get(probe["port"], probe["port"])) == port, probe_name
 
 
 def test_manifest_sidecar_image_matches_the_dockerfile_user() -> None:

@@ -143,7 +143,7 @@ def test_time_budget_is_per_definition_and_line_shared_by_its_pieces():
     assert slow.timeouts == [0.1, pytest.approx(0.04)]       # not 0.1 again for every piece
     assert clock.now == pytest.approx(0.1)                  # the line cost the budget, not 50 x 0.06
     assert extractor.timeouts == 1 and extractor.disabled("t") == {"slow"}
-    assert extractor.drain_disabled() == [("t", "slow")]
+    assert extractor.drain_disabled() == [("t", "slow", "line")]
     # a new line gets a new budget (for the definitions still enabled in that trial)
     clock.now = 0.0
     assert extractor.extract("u", "a\rb") == [] and slow.timeouts[-2:] == [0.1, pytest.approx(0.04)]

@@ -6,14 +6,10 @@ import re
 import time
 import urllib.request
 
-import pytest
-
 from tests.sidecar_harness import SidecarProcess, publish, read_alerts
 from tests.streams import T0, interleave, losses, replay_alerts, weights, write_config
 from trainsentry.consumers.broker import free_port
 from trainsentry.protocol import LogEvent
-
-pytestmark = pytest.mark.integration
 
 
 def trial_streams(n: int, start: int, count: int) -> list:

@@ -1,4 +1,4 @@
-"""The wire protocol (PROTOCOL.md): round trips, and one rejection per rule of the protocol."""
+"""The wire protocol (docs/protocol.md): round trips, and one rejection per rule of the protocol."""
 
 from __future__ import annotations
 
@@ -10,8 +10,18 @@ import numpy as np
 import pytest
 
 from trainsentry.protocol import (
-    MAX_TRIAL_CHARS, AlertEvent, FileReadResult, LogEvent, MetricEvent, ProtocolError, ScalarEvent,
-    TensorEvent, decode, encode, iter_file, to_wire,
+    MAX_TRIAL_CHARS,
+    AlertEvent,
+    FileReadResult,
+    LogEvent,
+    MetricEvent,
+    ProtocolError,
+    ScalarEvent,
+    TensorEvent,
+    decode,
+    encode,
+    iter_file,
+    to_wire,
 )
 
 EVENTS = [

@@ -19,7 +19,7 @@ from tests.tcp_proxy import TcpProxy
 from trainsentry.consumers.broker import EmbeddedBroker, free_port
 from trainsentry.protocol import ProtocolError, Topics, decode, encode
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.usefixtures("broker_binary")  # brokers of its own, or none reachable
 
 
 def busy_stream(trials: int, steps: int, seed: int) -> list:

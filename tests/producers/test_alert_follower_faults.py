@@ -18,7 +18,7 @@ from trainsentry.consumers.broker import free_port
 from trainsentry.producers import AlertFollower, SenderSettings
 from trainsentry.protocol import ScalarEvent, encode
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.usefixtures("broker_binary")  # brokers of its own, or none reachable
 
 TRIAL = "run-poisoned"
 

@@ -8,7 +8,7 @@ from trainsentry.consumers.broker import free_port
 from trainsentry.producers import AlertFollower
 from trainsentry.protocol import AlertEvent, encode
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.usefixtures("broker_binary")  # brokers of its own, or none reachable
 
 
 def alert(trial: str, id: str, rule: str = "LossNotDecreasing", step: int = 10) -> AlertEvent:
@@ -73,3 +73,26 @@ def test_not_from_the_beginning_keeps_alerts_about_events_written_since_the_star
     late = dataclasses.replace(alert("run-e", "e1"), ts=event_ts, event_ts=event_ts)
     follower._handle(b"run-e", encode(late))
     assert follower.should_stop() is kept
+
+
+def test_an_alert_says_itself_whether_training_is_to_stop(bootstrap_servers: str, topics) -> None:
+    # StalledTrainingRule's stop_training_on_fire travels as details["stop_training"]
+    def stall(id: str, rule: str, stop: bool) -> AlertEvent:
+        return dataclasses.replace(alert("run-s", id, rule=rule), rule_type="StalledTrainingRule",
+                                   details={"stop_training": stop})
+
+    publish(bootstrap_servers, topics, [stall("quiet", "stalled-quiet", False),
+                                        stall("stop", "stalled-stop", True)], topic=topics.alerts)
+    with AlertFollower("run-s", rules=["LossNotDecreasing"], bootstrap_servers=bootstrap_servers,
+                       topic_prefix=topics.prefix, poll_interval_ms=50) as follower:
+        assert follower.wait(20)  # asks to stop: counts whatever the filter
+        assert [a.id for a in follower.alerts] == ["stop"]
+    with AlertFollower("run-s", rules=["stalled-quiet"], bootstrap_servers=bootstrap_servers,
+                       topic_prefix=topics.prefix, poll_interval_ms=50) as follower:
+        assert follower.wait(20)  # asked not to stop, but named by the filter
+        assert [a.id for a in follower.alerts] == ["quiet", "stop"]
+    # without a filter: every alert counts but the one that asks not to stop
+    with AlertFollower("run-s", bootstrap_servers=bootstrap_servers, topic_prefix=topics.prefix,
+                       poll_interval_ms=50) as follower:
+        assert follower.wait(20)
+        assert [a.id for a in follower.alerts] == ["stop"]

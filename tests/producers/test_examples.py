@@ -16,11 +16,11 @@ from tests.sidecar_harness import read_alerts, read_metrics, running_sidecar  # 
 from trainsentry.consumers.engine import Engine  # noqa: E402
 from trainsentry.rules.config import load_config  # noqa: E402
 
-pytestmark = [pytest.mark.integration, pytest.mark.torch]
+pytestmark = pytest.mark.torch
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 RULES = EXAMPLES / "rules.toml"
-EVENTS_PER_RUN = 446  # 150 losses, 15 saved steps x 19 tensors, and the final EVAL step's 11
+STEPS = 80  # enough for every variant to trip its rule; few, to keep the test short
 
 
 def load_example():
@@ -31,37 +31,50 @@ def load_example():
     return module
 
 
-# What makes each alert the right one: the tensor it names, or the check that fired.
+# What makes each alert of a variant's own rule the right one: the tensor it names, or the check.
 REASONS = {
     "frozen": lambda a: a.tensors == ("fc1.weight",) and a.details["ratio"] == 0.0,
     "tanh-saturated": lambda a: a.tensors == ("tanh.tanh_input",),
     "poor-init": lambda a: "variance spread" in a.message,
     "stuck-loss": lambda a: a.tensors == ("loss",),
+    "nan-lr": lambda a: "NaN" in a.message and a.severity == "error",
+    "vanishing-gradient": lambda a: all(name.endswith(".grad") for name in a.tensors)
+    and a.tensors[0].startswith("body."),
+    "dead-relu": lambda a: a.tensors == ("relu2.relu_input",),
+    "overfit": lambda a: a.tensors == ("loss",) and a.mode == "EVAL",
+    "class-imbalance": lambda a: a.message.startswith("class imbalance") and a.mode == "EVAL",
 }
 
 
 def test_each_variant_trips_exactly_its_rule_in_the_live_sidecar(bootstrap_servers: str, topics) -> None:
     digits = load_example()
     trials = {variant: f"digits-{variant}-{uuid.uuid4().hex[:6]}" for variant in digits.VARIANTS}
+    sent = 0
     with running_sidecar(bootstrap_servers, topics, RULES) as sidecar:
         sidecar.wait_ready()
         for variant, trial in trials.items():
             with digits.make_hook(trial, bootstrap_servers, topics.prefix) as hook:
-                digits.train(variant, hook, log=lambda line: None)
+                digits.train(variant, hook, steps=STEPS, log=lambda line: None)
             assert hook.stats().lost == 0
+            sent += hook.stats().sent
         # What the sidecar must say is what the engine says of the same records, alert for alert.
-        records = read_records(bootstrap_servers, topics.tensors, EVENTS_PER_RUN * len(trials))
-        assert len(records) == EVENTS_PER_RUN * len(trials)
+        records = read_records(bootstrap_servers, topics.tensors, sent)
+        assert len(records) == sent
         expected = [e for e in Engine(load_config(RULES)).process_many([e for _, e in records])
                     if e.type == "alert"]
         alerts = read_alerts(bootstrap_servers, topics, count=len(expected), timeout=30)
 
     assert sorted(a.id for a in alerts) == sorted(a.id for a in expected)
+    assert {a.severity for a in alerts} <= {"warning", "error"}
     for variant, trial in trials.items():
         fired = [a for a in alerts if a.trial == trial]
         rule = digits.EXPECTED_RULE[variant]
-        assert {a.rule_type for a in fired} == ({rule} if rule else set()), variant
-        assert all(REASONS[variant](a) for a in fired) if rule else not fired, variant
+        if rule is None:
+            assert not fired, variant
+            continue
+        must = {rule} | digits.ALSO_TRIPS.get(variant, set())
+        assert must <= {a.rule_type for a in fired} <= must | digits.MAY_TRIP.get(variant, set()), variant
+        assert all(REASONS[variant](a) for a in fired if a.rule_type == rule), variant
 
 
 def test_a_tapped_run_stops_itself_at_the_first_alert(bootstrap_servers: str, topics) -> None:

@@ -36,7 +36,6 @@ def test_without_a_trial_the_handler_says_what_it_needs(monkeypatch: pytest.Monk
         TrainsentryLogHandler()
 
 
-@pytest.mark.integration
 def test_records_reach_the_logs_topic(bootstrap_servers: str, topics) -> None:
     handler = TrainsentryLogHandler("logged-run", stream="stdout", bootstrap_servers=bootstrap_servers,
                                     topic_prefix=topics.prefix)

@@ -19,7 +19,7 @@ from tests.producers.kafka_records import read_records
 from trainsentry.consumers.broker import EmbeddedBroker, free_port
 from trainsentry.producers import SaveConfig, SenderSettings, TensorPublisher
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.usefixtures("broker_binary")  # brokers of its own, or none reachable
 
 # Longer than pytest-timeout gives a test: a close() that waited for its deadline would hang.
 NEVER_REACHED_S = 3600.0

@@ -97,7 +97,6 @@ def test_the_environment_names_the_broker_topics_and_worker(monkeypatch: pytest.
     assert publisher.topics.tensors == "team.tensors" and publisher.worker == "5"
 
 
-@pytest.mark.integration
 def test_events_arrive_decodable_keyed_by_trial_and_close_flushes(bootstrap_servers, topics) -> None:
     publisher = TensorPublisher("run-int", bootstrap_servers=bootstrap_servers, topic_prefix=topics.prefix,
                                 save_config=SaveConfig(save_interval=1), reductions_above_bytes=1 << 20)
@@ -120,3 +119,42 @@ def test_events_arrive_decodable_keyed_by_trial_and_close_flushes(bootstrap_serv
     assert tensors["huge", 0].reductions["count"] == 360000.0
     [(key, line)] = read_records(bootstrap_servers, topics.logs, 1)
     assert (key, line.line, line.seq) == (b"run-int", "epoch 1 done", 0)
+
+
+def test_tensors_and_scalars_carry_the_process_session_and_a_forked_child_another() -> None:
+    import os
+
+    from trainsentry.producers.publisher import process_session
+
+    sender = RecordingSender()
+    pub = TensorPublisher("run-1", worker="0", sender=sender, save_config=SaveConfig(save_interval=1))
+    pub.scalar("loss", 0.5, step=0)
+    pub.tensor("w", np.ones(2, np.float32), step=0)
+    pub.log_line("hello")
+    scalar, tensor, line = sender.events
+    assert scalar.session == tensor.session == process_session() and len(process_session()) == 16
+    assert line.session and line.session != scalar.session  # a log's seq counts per publisher
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # a forked writer is another writer
+        os.write(write, process_session().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert os.read(read, 64).decode() not in ("", process_session())
+
+
+def test_labels_and_predictions_for_class_imbalance() -> None:
+    sender = RecordingSender()
+    pub = TensorPublisher("run-1", worker="0", sender=sender,
+                          save_config=SaveConfig(save_interval=2))
+    scores = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], dtype=np.float32)
+    assert pub.labels(np.array([1, 0, 0]), step=0) and pub.predictions(scores, step=0)
+    assert pub.predictions(np.array([1, 0, 1]), step=0, mode="EVAL")    # class ids as they are
+    assert pub.predictions(scores, step=0, mode="PREDICT", argmax=False)  # scores as they are
+    assert not pub.predictions(scores, step=1) and not pub.labels(np.array([1]), step=1)
+    labels, predicted, ids, raw = sender.events
+    assert (labels.name, labels.collections, labels.array().tolist()) == ("labels", ("labels",),
+                                                                          [1, 0, 0])
+    assert (predicted.name, predicted.collections) == ("predictions", ("predictions",))
+    assert predicted.array().tolist() == [1, 0, 1] and ids.array().tolist() == [1, 0, 1]
+    assert raw.array().shape == (3, 2)

@@ -27,7 +27,7 @@ from trainsentry.producers import (
 )
 from trainsentry.protocol import LogEvent, ScalarEvent, encode
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.usefixtures("broker_binary")  # brokers of its own, or none reachable
 
 STEPS = 20
 SECRET = "hunter2-never-shown"

@@ -45,7 +45,6 @@ def tap(*args: str, **kwargs) -> subprocess.Popen:
                             **kwargs)
 
 
-@pytest.mark.integration
 def test_output_passes_through_byte_for_byte_and_every_line_is_published(
         tmp_path: Path, bootstrap_servers: str, topics) -> None:
     child = tmp_path / "child.py"

@@ -139,7 +139,6 @@ def test_importing_the_package_does_not_import_torch() -> None:
     assert result.stdout.strip() == "False"
 
 
-@pytest.mark.integration
 def test_a_hooked_model_publishes_to_kafka(bootstrap_servers: str, topics) -> None:
     torch.manual_seed(0)
     model = Net()
@@ -233,3 +232,38 @@ def test_a_tensor_that_cannot_be_captured_does_not_break_the_step(monkeypatch, c
     messages = [r.getMessage() for r in caplog.records if "cannot capture" in r.getMessage()]
     assert "trainsentry: cannot capture fc1.weight; training goes on without it" in messages
     assert len(messages) == len(set(messages))  # once per tensor, not once per step
+
+
+def test_labels_and_predictions_at_saved_steps_as_class_ids() -> None:
+    hook, sender, model, _ = hooked(save_interval=2)
+    assert hook.record_labels(torch.tensor([1, 0])) is False  # before the first forward
+    for _ in range(2):
+        scores = model(torch.randn(3, 4))  # two classes on the last axis
+        hook.record_predictions(scores)
+        hook.record_labels(torch.tensor([1, 0, 1]))
+    model.eval()
+    with torch.no_grad():
+        scores = model(torch.randn(3, 4))
+        assert hook.record_predictions(scores, argmax=False)
+        assert hook.record_labels([0, 0, 1])
+    events = by_key(sender)
+    assert ("TRAIN", 1, "labels") not in events  # step 1 is not saved
+    predicted = events["TRAIN", 0, "predictions"]
+    assert predicted.collections == ("predictions",) and predicted.array().shape == (3,)
+    assert events["TRAIN", 0, "labels"].array().tolist() == [1, 0, 1]
+    assert events["EVAL", 0, "predictions"].array().shape == (3, 2)  # scores, as asked
+    assert events["EVAL", 0, "labels"].collections == ("labels",)
+
+
+def test_the_loss_in_train_and_in_eval_mode_for_overfit() -> None:
+    hook, sender, model, loss_fn = hooked(save_interval=1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_step(model, loss_fn, optimizer)
+    model.eval()
+    with torch.no_grad():
+        loss_fn(model(torch.randn(5, 4)), torch.zeros(5, 2))  # validation: an EVAL step
+    model.train()
+    train_step(model, loss_fn, optimizer)
+    losses = [(e.mode, e.step, e.global_step) for e in sender.events if e.name == "loss"]
+    assert losses == [("TRAIN", 0, 0), ("EVAL", 0, 1), ("TRAIN", 1, 2)]
+    assert {e.session for e in sender.events} == {sender.events[0].session} != {None}

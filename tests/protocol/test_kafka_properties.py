@@ -9,7 +9,10 @@ import pytest
 
 from tests.certificates import CertificateFiles, make_certificates
 from trainsentry.protocol.kafka_properties import (
-    PROPERTIES, KafkaConfigError, KafkaProperties, parse_assignment,
+    PROPERTIES,
+    KafkaConfigError,
+    KafkaProperties,
+    parse_assignment,
 )
 
 SCRAM = {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",

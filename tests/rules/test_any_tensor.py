@@ -18,11 +18,12 @@ from hypothesis import strategies as st
 
 from tests.rules.events import alerts, tensor
 from trainsentry.consumers.engine import Engine
+from trainsentry.consumers.state import deep_size
 from trainsentry.protocol import DTYPES
 from trainsentry.rules.base import Observation
 from trainsentry.rules.config import Config
 from trainsentry.rules.poor_weight_initialization import PoorWeightInitialization
-from trainsentry.rules.registry import RULES, build_rule
+from trainsentry.rules.rule_run import RuleRun
 from trainsentry.rules.weight_update_ratio import WeightUpdateRatio
 
 # Selected by every built-in rule: SaturatedActivation (tanh_input), PoorWeightInitialization
@@ -60,26 +61,30 @@ def test_no_rule_raises_on_any_protocol_tensor(sent):
         warnings.simplefilter("error")
         alerts(Engine(Config.default()), events)
         # and each rule on its own, as Observation.of builds it (0-d and 1-element included)
-        for rule_type in RULES:
-            rule = build_rule(rule_type, rule_type, {})
+        for rule in Config.default().rules:  # the rules that run on their defaults
+            run = RuleRun(rule.build())
             for step, (name, array) in enumerate(sent):
-                rule.observe(Observation.of(name, step, data=array, collections=EVERY_COLLECTION))
+                run.feed(Observation.of(name, step, data=array, collections=EVERY_COLLECTION))
 
 
 @pytest.mark.parametrize("shape", [(0,), (0, 16), (16, 0)])
 def test_weight_update_ratio_skips_empty_tensors_and_keeps_nothing_for_them(shape):
     rule = WeightUpdateRatio()
+    run = RuleRun(rule)
     empty = np.zeros(shape, dtype=np.float32)
     for step in range(3):  # an empty tensor has no update: it must not fire as "too small"
-        assert rule.observe(Observation.of("fc.weight", step, data=empty)) is None
-    assert rule.skipped == {"empty tensor": 3} and rule.state_bytes() == 0
+        assert run.feed(Observation.of("fc.weight", step, data=empty)) is None
+    assert rule.skipped == {"empty tensor": 3}
+    # its state is still the one of a series never seen: no tensor kept
+    assert [deep_size(state) for state in run.states.values()] == [deep_size(rule.new_state())]
 
 
 @pytest.mark.parametrize("shape", [(0,), (0, 16), (16, 0)])
 def test_poor_weight_initialization_skips_empty_activations_and_gradients(shape):
     rule = PoorWeightInitialization()
+    run = RuleRun(rule)
     empty = np.zeros(shape)
-    assert rule.observe(Observation.of("l1.relu_input", 0, data=[1.0, -1.0])) is None
-    assert rule.observe(Observation.of("l2.relu_input", 0, data=empty)) is None
-    assert rule.observe(Observation.of("g", 0, data=empty, collections=("gradients",))) is None
+    assert run.feed(Observation.of("l1.relu_input", 0, data=[1.0, -1.0])) is None
+    assert run.feed(Observation.of("l2.relu_input", 0, data=empty)) is None
+    assert run.feed(Observation.of("g", 0, data=empty, collections=("gradients",))) is None
     assert rule.skipped == {"empty tensor": 2}

@@ -1,4 +1,4 @@
-"""LossNotDecreasing: RULES.md test vectors, cadence, comparisons, NaN, selection and modes."""
+"""LossNotDecreasing: docs/rules.md test vectors, cadence, comparisons, NaN, selection and modes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 from tests.rules.events import alerts, engine_for, losses, scalar, steps, tensor
 from trainsentry.rules.base import ConfigError, Observation
 from trainsentry.rules.loss_not_decreasing import LossNotDecreasing
+from trainsentry.rules.rule_run import RuleRun
 
 
 def test_vector_defaults_first_alert_at_step_12():
@@ -28,12 +29,11 @@ def test_vector_diff_percent_20_first_alert_at_step_24():
 
 
 def test_cadence_saved_every_3_with_num_steps_10_evaluates_at_12_24_36():
-    rule = LossNotDecreasing(num_steps=10)
+    run = RuleRun(LossNotDecreasing(num_steps=10))
     evaluated = []
     for step in range(0, 40, 3):
-        rule.observe(Observation.of("loss", step, 1.0))  # constant: every evaluation fires
-        window = rule._windows["trial"][("0", "TRAIN", "loss")]
-        if window.last_evaluated == step:
+        run.feed(Observation.of("loss", step, 1.0))  # constant: every evaluation fires
+        if run.states[("trial", ("0", "TRAIN", "loss"))].last_evaluated == step:
             evaluated.append(step)
     assert evaluated == [12, 24, 36]
     found = alerts(engine_for("LossNotDecreasing"), losses([1.0] * 14, every=3))
@@ -180,10 +180,11 @@ def test_mode_global_takes_every_event_numbered_by_global_step():
 
 
 def test_state_is_bounded_by_num_steps():
-    rule = LossNotDecreasing(num_steps=5)
-    for step in range(1000):
-        rule.observe(Observation.of("loss", step, 1.0 / (step + 1)))
-    assert len(rule._windows["trial"][("0", "TRAIN", "loss")].saved) <= 6
-    before = rule.state_bytes()
-    rule.forget("trial")
-    assert before > 0 and rule.state_bytes() == 0
+    engine = engine_for("LossNotDecreasing", num_steps=5)
+    empty = engine.store.state_bytes()  # the trials' state (the engine adds its route caches)
+    engine.process_many(losses([1.0 / (step + 1) for step in range(1000)]))
+    windows = engine.store.find("run-1").tables[0].entries  # rule 0's states
+    assert [len(window.saved) <= 6 for window in windows.values()] == [True]
+    before = engine.store.state_bytes()
+    engine.forget_trial("run-1")
+    assert before > empty and engine.store.state_bytes() == empty and engine.trials() == []

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from tests.rules.events import alerts, engine_for, losses, steps, tensor
+from trainsentry.consumers.state import deep_size
 from trainsentry.protocol import TensorEvent
-from trainsentry.rules.base import ENTRY_BYTES, Observation
+from trainsentry.rules.base import Observation
 from trainsentry.rules.poor_weight_initialization import PoorWeightInitialization
+from trainsentry.rules.rule_run import RuleRun
 
 
 def spread(variance: float, n: int = 1000) -> np.ndarray:
@@ -148,11 +150,11 @@ def test_two_workers_are_separate_groups():
 
 
 def test_details_name_the_checks_that_fired_with_numbers():
-    rule = PoorWeightInitialization()
+    run = RuleRun(PoorWeightInitialization())
     obs = [Observation.of("a.relu_input", 0, data=spread(1.0)),
            Observation.of("b.relu_input", 0, data=spread(50.0), collections=("gradients",))]
-    assert rule.observe(obs[0]) is None
-    finding = rule.observe(obs[1])
+    assert run.feed(obs[0]) is None
+    finding = run.feed(obs[1])
     assert sorted(finding.details["checks"]) == ["variance_spread"]
     numbers = finding.details["checks"]["variance_spread"]
     assert (numbers["max_layer"], numbers["min_layer"], numbers["threshold"]) == (
@@ -162,61 +164,87 @@ def test_details_name_the_checks_that_fired_with_numbers():
 
 
 def test_forget_releases_state():
-    rule = PoorWeightInitialization()
-    for step in range(5):
-        rule.observe(Observation.of("loss", step, 1.0, collections=("losses",)))
-    assert rule._losses
-    rule.forget("trial")
-    assert not rule._losses and not rule._spreads
+    engine = engine_for("PoorWeightInitialization")
+    empty = engine.store.state_bytes()
+    engine.process_many(losses([1.0] * 5))
+    assert engine.store.find("run-1").tables[0].entries  # rule 0 holds the loss series' best
+    engine.forget_trial("run-1")
+    assert engine.trials() == [] and engine.store.state_bytes() == empty
 
 
-def _initialisation(rule, steps, workers=("0", "1"), n_losses=3):
+def _initialisation(run, steps, workers=("0", "1"), n_losses=3):
     for step in steps:
         for worker in workers:
             for mode in ("TRAIN", "GLOBAL"):
                 for i in range(3):
-                    rule.observe(Observation.of(f"l{i}.relu_input", step, data=spread(i + 1.0, 4),
-                                                worker=worker, mode=mode))
+                    run.feed(Observation.of(f"l{i}.relu_input", step, data=spread(i + 1.0, 4),
+                                            worker=worker, mode=mode))
                 for i in range(n_losses):
-                    rule.observe(Observation.of(f"loss{i}", step, 1.0, worker=worker, mode=mode,
-                                                collections=("losses",)))
+                    run.feed(Observation.of(f"loss{i}", step, 1.0, worker=worker, mode=mode,
+                                            collections=("losses",)))
+
+
+def held(run) -> int:
+    """Bytes of the states a run holds, as the engine's store sizes them."""
+    return deep_size(run.states)
 
 
 def test_state_is_released_after_the_analysed_steps():
     # README: nothing is kept past the first ``steps`` steps. A rule that saw the whole
     # initialisation holds, once every series passed ``steps``, what a rule holds that only ever
     # saw later steps: a marker per (worker, mode) group, whatever the number of loss series
-    rule = PoorWeightInitialization(steps=4)
-    _initialisation(rule, range(4))
-    during = rule.state_bytes()
-    _initialisation(rule, [4])
-    after = rule.state_bytes()
-    late_only = PoorWeightInitialization(steps=4)
+    run = RuleRun(PoorWeightInitialization(steps=4))
+    _initialisation(run, range(4))
+    during = held(run)
+    _initialisation(run, [4])
+    after = held(run)
+    late_only = RuleRun(PoorWeightInitialization(steps=4))
     _initialisation(late_only, [4, 5])
-    assert after < during and after == late_only.state_bytes()
-    many_losses, late_many = PoorWeightInitialization(steps=4), PoorWeightInitialization(steps=4)
+    assert after < during and after == held(late_only)
+    many_losses, late_many = (RuleRun(PoorWeightInitialization(steps=4)),
+                              RuleRun(PoorWeightInitialization(steps=4)))
     _initialisation(many_losses, range(5), n_losses=30)
-    _initialisation(late_many, [4], n_losses=30)  # (its name cache holds the 30 names too)
-    assert many_losses.state_bytes() == late_many.state_bytes()
-    _initialisation(rule, range(5, 50))
-    assert rule.state_bytes() == after                    # later steps add nothing either
-    rule.forget("trial")
-    assert rule.state_bytes() == late_only.state_bytes() - 4 * ENTRY_BYTES  # the 4 markers
+    _initialisation(late_many, [4], n_losses=30)
+    assert held(many_losses) == held(late_many)
+    _initialisation(run, range(5, 50))
+    assert held(run) == after                       # later steps add nothing either
+    assert len(run.states) == 4                     # the 4 markers: 2 workers x 2 modes
+
+
+def test_the_engine_holds_only_the_markers_once_past_the_analysed_steps():
+    def at(step):
+        return [event for worker in ("0", "1") for mode in ("TRAIN", "GLOBAL") for event in
+                [tensor(f"l{i}.relu_input", step, spread(i + 1.0, 4), worker=worker, mode=mode)
+                 for i in range(3)] + losses([1.0], start=step, worker=worker, mode=mode)]
+
+    def rule_states(engine):  # rule 0's states in the trial, as the store holds them
+        return deep_size(dict(engine.store.find("run-1").tables[0].entries))
+
+    whole, late_only = engine_for("PoorWeightInitialization", steps=4), engine_for(
+        "PoorWeightInitialization", steps=4)
+    whole.process_many([event for step in range(4) for event in at(step)])
+    during = rule_states(whole)
+    whole.process_many(at(4) + at(5))
+    late_only.process_many(at(4) + at(5))
+    assert rule_states(whole) == rule_states(late_only) < during
+    assert len(whole.store.find("run-1").tables[0].entries) == 4  # a marker per (worker, mode)
 
 
 def test_a_loss_series_is_released_at_its_own_first_step_past_steps():
-    rule = PoorWeightInitialization(steps=3)
+    run = RuleRun(PoorWeightInitialization(steps=3))
     for step in range(3):
-        rule.observe(Observation.of("loss", step, 1.0, collections=("losses",)))
-        rule.observe(Observation.of("aux_loss", step, 1.0, collections=("losses",)))
-    rule.observe(Observation.of("loss", 3, 1.0, collections=("losses",)))
-    reference = PoorWeightInitialization(steps=3)
+        run.feed(Observation.of("loss", step, 1.0, collections=("losses",)))
+        run.feed(Observation.of("aux_loss", step, 1.0, collections=("losses",)))
+    run.feed(Observation.of("loss", 3, 1.0, collections=("losses",)))
+    reference = RuleRun(PoorWeightInitialization(steps=3))
     for step in range(3):                                     # aux_loss may still fire at step 2
-        reference.observe(Observation.of("aux_loss", step, 1.0, collections=("losses",)))
-    reference.observe(Observation.of("loss", 3, 1.0, collections=("losses",)))
-    assert rule.state_bytes() == reference.state_bytes()
-    rule.observe(Observation.of("aux_loss", 3, 1.0, collections=("losses",)))
-    assert rule.state_bytes() == reference.state_bytes() - ENTRY_BYTES
+        reference.feed(Observation.of("aux_loss", step, 1.0, collections=("losses",)))
+    reference.feed(Observation.of("loss", 3, 1.0, collections=("losses",)))
+    assert held(run) == held(reference)
+    run.feed(Observation.of("aux_loss", 3, 1.0, collections=("losses",)))
+    late_only = RuleRun(PoorWeightInitialization(steps=3))
+    late_only.feed(Observation.of("loss", 3, 1.0, collections=("losses",)))
+    assert held(run) == held(late_only) < held(reference)
 
 
 def test_released_group_leaves_out_an_activation_input_of_an_earlier_step():
@@ -224,8 +252,9 @@ def test_released_group_leaves_out_an_activation_input_of_an_earlier_step():
     # analysed ones: an input of an earlier step is an older step of the group, left out and
     # counted like any other (it does not start the group afresh from the released state)
     rule = PoorWeightInitialization(steps=2)
-    assert rule.observe(Observation.of("a.relu_input", 1, data=spread(1.0, 4))) is None
-    assert rule.observe(Observation.of("a.relu_input", 2, data=spread(1.0, 4))) is None
-    assert rule.observe(Observation.of("b.relu_input", 1, data=spread(100.0, 4))) is None
-    assert rule.observe(Observation.of("c.relu_input", 1, data=spread(1.0, 4))) is None
+    run = RuleRun(rule)
+    assert run.feed(Observation.of("a.relu_input", 1, data=spread(1.0, 4))) is None
+    assert run.feed(Observation.of("a.relu_input", 2, data=spread(1.0, 4))) is None
+    assert run.feed(Observation.of("b.relu_input", 1, data=spread(100.0, 4))) is None
+    assert run.feed(Observation.of("c.relu_input", 1, data=spread(1.0, 4))) is None
     assert rule.skipped == {"activation input of an earlier step": 2}

@@ -9,11 +9,12 @@ import pytest
 
 from tests.rules.events import alerts, engine_for, steps, tensor
 from trainsentry.rules.base import ConfigError, Observation
+from trainsentry.rules.rule_run import RuleRun
 from trainsentry.rules.saturated_activation import SaturatedActivation
 
 
 def observe(rule, name, data, step=0):
-    return rule.observe(Observation.of(name, step, data=np.asarray(data, dtype=np.float64)))
+    return RuleRun(rule).feed(Observation.of(name, step, data=np.asarray(data, dtype=np.float64)))
 
 
 @pytest.mark.parametrize("value, saturated", [(9.4999, True), (-9.4999, True), (9.4998, False),
@@ -81,7 +82,7 @@ def test_nan_values_are_left_out_and_an_all_nan_node_is_not_saturated():
 
 
 def test_integer_inputs_are_compared_as_float64():
-    finding = SaturatedActivation().observe(
+    finding = RuleRun(SaturatedActivation()).feed(
         Observation.of("l.tanh_input", 0, data=np.full((2, 2), 10, dtype=np.int8)))
     assert finding is not None
 

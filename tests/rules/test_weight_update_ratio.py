@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from tests.rules.events import alerts, engine_for, steps, tensor
-from trainsentry.rules.base import Observation
 from trainsentry.rules.weight_update_ratio import WeightUpdateRatio
 
 
@@ -115,10 +114,12 @@ def test_shape_change_is_skipped_and_counted():
 
 
 def test_keeps_one_previous_tensor_per_weight():
-    rule = WeightUpdateRatio(num_steps=3)
-    for step in range(100):
-        rule.observe(Observation.of("w", step, data=np.full(10, float(step + 1))))
-    assert len(rule._previous["trial"]) == 1
-    assert rule.state_bytes() >= 80
-    rule.forget("trial")
-    assert rule.state_bytes() == 0
+    engine = engine_for("WeightUpdateRatio", num_steps=3)
+    empty = engine.store.state_bytes()  # the trials' state (the engine adds its route caches)
+    engine.process_many(weights([(step, np.full(10, float(step + 1))) for step in range(100)]))
+    assert len(engine.store.find("run-1").tables[0].entries) == 1  # rule 0's states: one series
+    held = engine.store.state_bytes()
+    engine.process_many(weights([(step, np.full(10, float(step + 1))) for step in range(100, 200)]))
+    assert engine.store.state_bytes() == held >= empty + 80   # one tensor of 10 float64, not more
+    engine.forget_trial("run-1")
+    assert engine.store.state_bytes() == empty
