@@ -60,9 +60,6 @@ class AllZero(Rule[None]):
         self.views_by_mode = mode_views(None)
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
 
-    def selects(self, name: str, collections: tuple[str, ...]) -> bool:
-        return self.selection.matches(name, collections)
-
     def observe(self, state: None, obs: Observation) -> Finding | None:
         values = elements(self, obs)
         if values is None:

@@ -172,11 +172,12 @@ SHARED_PARAMS: Mapping[str, Param] = {
 class Rule(ABC, Generic[StateT]):
     """Base of every rule, built-in or written by a user.
 
-    Subclasses set ``rule_type`` and ``params`` and implement :meth:`selects` and :meth:`observe`,
-    and :meth:`new_state` when they keep state; :meth:`state_key` says which values share one
-    state (by default one series). In ``__init__`` they set ``self.views_by_mode`` (written mode ->
+    Subclasses set ``rule_type`` and ``params`` and implement :meth:`observe`, and
+    :meth:`new_state` when they keep state; :meth:`state_key` says which values share one state
+    (by default one series). In ``__init__`` they set ``self.views_by_mode`` (written mode ->
     views) unless the default mode choice applies, and ``self.selection`` when they select by
-    collections and regexes. ``skipped`` counts inputs a rule selected but could not use, by reason.
+    collections and regexes (the default :meth:`selects`); a rule that selects otherwise
+    overrides :meth:`selects`. ``skipped`` counts inputs a rule selected but could not use, by reason.
 
     ``rule_type`` names the rule in alerts; a configuration that names a rule by import path or
     entry point sets it on the instance to that name. ``default_severity`` is the severity of its
@@ -264,9 +265,13 @@ class Rule(ABC, Generic[StateT]):
         return ("it reads " + " or ".join(wanted or ["every one-element series"])
                 + "; set collection_names or tensor_regex to what the run writes")
 
-    @abstractmethod
     def selects(self, name: str, collections: tuple[str, ...]) -> bool:
-        """Whether the tensor ``name``, listed in ``collections``, is an input of this rule."""
+        """Whether the tensor ``name``, listed in ``collections``, is an input of this rule.
+
+        By default: it matches ``self.selection`` (the union of collections and regexes); a rule
+        that selects otherwise overrides this.
+        """
+        return self.selection is not None and self.selection.matches(name, collections)
 
     def state_key(self, obs: Observation) -> Hashable:
         """Which values share one state inside a trial; by default one series (worker, view, name).

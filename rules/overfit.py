@@ -109,9 +109,6 @@ class Overfit(Rule[_LossPhases]):
         self.views_by_mode = TRAIN_AND_EVAL_VIEWS
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
 
-    def selects(self, name: str, collections: tuple[str, ...]) -> bool:
-        return self.selection.matches(name, collections)
-
     def state_key(self, obs: Observation) -> Hashable:
         return (obs.series[0], obs.series[2])  # (worker, tensor): TRAIN and EVAL share one state
 

@@ -90,9 +90,6 @@ class SaturatedActivation(Rule[None]):
         super().__init__(name, **values)
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
 
-    def selects(self, name: str, collections: tuple[str, ...]) -> bool:
-        return self.selection.matches(name, collections)
-
     def observe(self, state: None, obs: Observation) -> Finding | None:
         if "tanh" in obs.name:
             function, (low, high) = "tanh", self.threshold_tanh

@@ -74,9 +74,6 @@ class TensorVariance(Rule[None]):
         self.views_by_mode = mode_views(None)
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
 
-    def selects(self, name: str, collections: tuple[str, ...]) -> bool:
-        return self.selection.matches(name, collections)
-
     def observe(self, state: None, obs: Observation) -> Finding | None:
         values = obs.array()
         if values is None:

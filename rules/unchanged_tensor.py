@@ -87,9 +87,6 @@ class UnchangedTensor(Rule[_RecentTensors]):
         self.views_by_mode = mode_views(None)
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
 
-    def selects(self, name: str, collections: tuple[str, ...]) -> bool:
-        return self.selection.matches(name, collections)
-
     def new_state(self) -> _RecentTensors:
         return _RecentTensors(self.num_steps - 1)
 

@@ -79,9 +79,6 @@ class WeightUpdateRatio(Rule[_PreviousWeights]):
         self.views_by_mode = TRAINING_VIEWS
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
 
-    def selects(self, name: str, collections: tuple[str, ...]) -> bool:
-        return self.selection.matches(name, collections)
-
     def new_state(self) -> _PreviousWeights:
         return _PreviousWeights()
 
