@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks import cluster, machine
 from benchmarks.report import Section, render_markdown, render_text, write_figures
 
-MEASUREMENTS = ("throughput", "replay", "latency", "producer", "memory", "recovery")
+MEASUREMENTS = ("throughput", "replay", "latency", "producer", "memory", "recovery", "rules")
 
 
 @dataclass(frozen=True)
@@ -40,12 +40,16 @@ class Scale:
     memory_layers: int = 50
     recovery_sizes: tuple[int, ...] = (2_000, 200_000)  # events of history in the partition
     recovery_rounds: int = 3
+    rule_cost_layers: int = 20
+    rule_cost_steps: int = 40
+    rule_cost_rounds: int = 3
 
 
 QUICK = Scale(scalar_trials=50, scalar_steps=100, tensor_trials=10, tensor_layers=10, tensor_steps=10,
               throughput_rounds=2, replay_trials=50, replay_steps=100, replay_rounds=2,
               latency_loads=((1_000, 3.0, 1), (10_000, 3.0, 1)), memory_trials=20,
-              recovery_sizes=(2_000, 20_000), recovery_rounds=1)
+              recovery_sizes=(2_000, 20_000), recovery_rounds=1,
+              rule_cost_layers=5, rule_cost_steps=10, rule_cost_rounds=1)
 
 
 def measurements(scale: Scale) -> dict[str, Callable[[str], Section]]:
@@ -78,8 +82,12 @@ def measurements(scale: Scale) -> dict[str, Callable[[str], Section]]:
         from benchmarks import recovery
         return recovery.run(servers, scale.recovery_sizes, scale.recovery_rounds)
 
+    def rules(servers: str) -> Section:
+        from benchmarks import rule_cost
+        return rule_cost.run(scale.rule_cost_layers, scale.rule_cost_steps, scale.rule_cost_rounds)
+
     return {"throughput": throughput, "replay": replay, "latency": latency, "producer": producer,
-            "memory": memory, "recovery": recovery}
+            "memory": memory, "recovery": recovery, "rules": rules}
 
 
 def main(argv: list[str] | None = None) -> int:
