@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Finding, Observation, Param, Rule, mode_views
+from .base import Finding, Observation, Param, Rule
 from .element_wise import elements, required_selection, tensor_finding
 from .params import names, number, patterns
 from .selection import TensorSelection
@@ -57,7 +57,6 @@ class AllZero(Rule[None]):
 
     def __init__(self, name: str | None = None, **values: Any) -> None:
         super().__init__(name, **values)
-        self.views_by_mode = mode_views(None)
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
 
     def observe(self, state: None, obs: Observation) -> Finding | None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Finding, Observation, Param, ParamProblem, Rule, mode_views
+from .base import Finding, Observation, Param, ParamProblem, Rule
 from .params import integer, number, parse_bool, patterns
 
 MAX_CLASSES = 100_000  # distinct label values kept per (worker, mode); a pair adding more is skipped
@@ -109,7 +109,6 @@ class ClassImbalance(Rule[_ClassCounts]):
 
     def __init__(self, name: str | None = None, **values: Any) -> None:
         super().__init__(name, **values)
-        self.views_by_mode = mode_views(None)
         self._labels = tuple(re.compile(p) for p in self.labels_regex)
         self._predictions = tuple(re.compile(p) for p in self.predictions_regex)
 

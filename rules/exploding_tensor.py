@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Finding, Observation, Param, Rule, mode_views
+from .base import Finding, Observation, Param, Rule
 from .element_wise import tensor_finding
 from .params import names, parse_bool, patterns
 from .selection import TensorSelection
@@ -70,7 +70,6 @@ class ExplodingTensor(Rule[None]):
 
     def __init__(self, name: str | None = None, **values: Any) -> None:
         super().__init__(name, **values)
-        self.views_by_mode = mode_views(None)  # TRAIN, EVAL, GLOBAL-written; never PREDICT
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
 
     def selects(self, name: str, collections: tuple[str, ...]) -> bool:

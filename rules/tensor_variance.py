@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Finding, Observation, Param, ParamProblem, Rule, mode_views
+from .base import Finding, Observation, Param, ParamProblem, Rule
 from .element_wise import as_float64, required_selection, tensor_finding
 from .params import names, number, optional, patterns
 from .selection import TensorSelection
@@ -71,7 +71,6 @@ class TensorVariance(Rule[None]):
 
     def __init__(self, name: str | None = None, **values: Any) -> None:
         super().__init__(name, **values)
-        self.views_by_mode = mode_views(None)
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
 
     def observe(self, state: None, obs: Observation) -> Finding | None:

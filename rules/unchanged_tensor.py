@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import Finding, Observation, Param, Rule, mode_views
+from .base import Finding, Observation, Param, Rule
 from .element_wise import as_float64, elements, required_selection, tensor_finding
 from .params import integer, names, number, parse_bool, patterns
 from .selection import TensorSelection
@@ -84,7 +84,6 @@ class UnchangedTensor(Rule[_RecentTensors]):
 
     def __init__(self, name: str | None = None, **values: Any) -> None:
         super().__init__(name, **values)
-        self.views_by_mode = mode_views(None)
         self.selection = TensorSelection(self.collection_names, self.tensor_regex)
 
     def new_state(self) -> _RecentTensors:
